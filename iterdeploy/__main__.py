@@ -1,0 +1,3 @@
+from iterdeploy.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,161 @@
+"""A task compiled for checking many plans against it.
+
+States are sets of ground atoms (tuples of lower-case names). Each ground
+action a plan uses is compiled once into frozensets (precondition, add, delete)
+and cached on the task, so validating the thousandth plan of a task costs a few
+set operations per step.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from iterdeploy.planning.pddl import EQUALITY, Domain, Problem, read_domain, read_problem
+
+Atom = tuple[str, ...]
+
+
+def format_atom(atom: Atom) -> str:
+    return "(" + " ".join(atom) + ")"
+
+
+@dataclass(frozen=True)
+class GroundAction:
+    name: str
+    args: tuple[str, ...]
+    pre_pos: frozenset[Atom]
+    pre_neg: frozenset[Atom]
+    unequal: tuple[tuple[str, str], ...]
+    """Pairs that must differ (`(not (= a b))`), or, via `equal`, be the same."""
+    equal: tuple[tuple[str, str], ...]
+    add: frozenset[Atom]
+    delete: frozenset[Atom]
+
+    def __str__(self) -> str:
+        return format_atom((self.name,) + self.args)
+
+
+@dataclass(frozen=True)
+class GroundingError:
+    """Why an (action, args) pair is not an action of the task."""
+
+    kind: str  # unknown_action | wrong_arity | unknown_object | type_mismatch
+    message: str
+
+
+class _CompiledSchema:
+    """An action schema with its literals rewritten as index lists into (args + constants)."""
+
+    __slots__ = ("name", "param_types", "pre_pos", "pre_neg", "eq", "add", "delete")
+
+    def __init__(self, schema, constants: tuple[str, ...]):
+        variables = {var: i for i, (var, _) in enumerate(schema.parameters)}
+        slot = {c: len(variables) + i for i, c in enumerate(constants)}
+
+        def refs(lit):
+            return (lit.predicate, tuple(variables[a] if a in variables else slot[a] for a in lit.args))
+
+        self.name = schema.name
+        self.param_types = tuple(frozenset(types) for _, types in schema.parameters)
+        self.pre_pos = [refs(lit) for lit in schema.precondition if lit.positive and lit.predicate != EQUALITY]
+        self.pre_neg = [refs(lit) for lit in schema.precondition if not lit.positive and lit.predicate != EQUALITY]
+        self.eq = [(refs(lit)[1], lit.positive) for lit in schema.precondition if lit.predicate == EQUALITY]
+        self.add = [refs(lit) for lit in schema.effect if lit.positive]
+        self.delete = [refs(lit) for lit in schema.effect if not lit.positive]
+
+
+class Task:
+    """A planning task: objects with their types, compiled actions, initial state and goal."""
+
+    def __init__(self, domain: Domain, problem: Problem):
+        self.domain = domain
+        self.problem = problem
+        self.name = problem.name
+        self.domain_name = domain.name
+        closures: dict[str, frozenset[str]] = {}
+        self.object_types: dict[str, frozenset[str]] = {}
+        for obj, t in problem.objects.items():
+            if t not in closures:
+                closures[t] = domain.type_closure(t)
+            self.object_types[obj] = closures[t]
+        self._constants = tuple(domain.constants)
+        self._schemas = {name: _CompiledSchema(s, self._constants) for name, s in domain.actions.items()}
+        self.init: frozenset[Atom] = problem.init
+        self.goal_pos: frozenset[Atom] = frozenset((g.predicate,) + g.args for g in problem.goal if g.positive)
+        self.goal_neg: frozenset[Atom] = frozenset((g.predicate,) + g.args for g in problem.goal if not g.positive)
+        self._ground: dict[tuple[str, tuple[str, ...]], GroundAction | GroundingError] = {}
+
+    @property
+    def objects(self) -> list[str]:
+        return list(self.problem.objects)
+
+    @property
+    def action_names(self) -> list[str]:
+        return list(self._schemas)
+
+    def is_goal(self, state: frozenset[Atom] | set[Atom]) -> bool:
+        return self.goal_pos <= state and state.isdisjoint(self.goal_neg)
+
+    def ground(self, name: str, args: tuple[str, ...]) -> GroundAction | GroundingError:
+        """The ground action `(name args...)`, or why there is none. Cached."""
+        key = (name, args)
+        hit = self._ground.get(key)
+        if hit is None:
+            hit = self._ground[key] = self._compile(name, args)
+        return hit
+
+    def _compile(self, name: str, args: tuple[str, ...]) -> GroundAction | GroundingError:
+        schema = self._schemas.get(name)
+        if schema is None:
+            return GroundingError("unknown_action", f"unknown action {name!r}")
+        if len(args) != len(schema.param_types):
+            return GroundingError(
+                "wrong_arity", f"action {name} takes {len(schema.param_types)} arguments, not {len(args)}"
+            )
+        for i, (arg, admissible) in enumerate(zip(args, schema.param_types)):
+            types = self.object_types.get(arg)
+            if types is None:
+                return GroundingError("unknown_object", f"unknown object {arg!r} (argument {i + 1} of {name})")
+            if types.isdisjoint(admissible):
+                want = "|".join(sorted(admissible))
+                return GroundingError(
+                    "type_mismatch",
+                    f"argument {i + 1} of {name} must be of type {want}, {arg!r} is {self.problem.objects[arg]!r}",
+                )
+        binding = args + self._constants
+
+        def atoms(literals):
+            return frozenset((pred,) + tuple(binding[i] for i in idx) for pred, idx in literals)
+
+        equal, unequal = [], []
+        for (i, j), positive in schema.eq:
+            (equal if positive else unequal).append((binding[i], binding[j]))
+        return GroundAction(
+            name, args, atoms(schema.pre_pos), atoms(schema.pre_neg), tuple(unequal), tuple(equal),
+            atoms(schema.add), atoms(schema.delete),
+        )
+
+
+def file_digest(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+_domains: dict[tuple[str, str], Domain] = {}
+
+
+def load_task(domain_path: str | Path, problem_path: str | Path) -> Task:
+    """Read and compile a task. Domains are cached by path and content, so a batch reads each once."""
+    key = (str(domain_path), file_digest(domain_path) if Path(domain_path).is_file() else "")
+    domain = _domains.get(key)
+    if domain is None:
+        domain = _domains[key] = read_domain(domain_path)
+    return Task(domain, read_problem(problem_path, domain))
+
+
+def task_from_text(domain_text: str, problem_text: str) -> Task:
+    from iterdeploy.planning.pddl import parse_domain, parse_problem
+
+    domain = parse_domain(domain_text)
+    return Task(domain, parse_problem(problem_text, domain))

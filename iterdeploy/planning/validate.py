@@ -1,0 +1,101 @@
+"""Sequential plan validation with a typed verdict.
+
+Semantics are those of PDDL as VAL and unified-planning implement them: a step
+is applicable when its precondition holds in the current state; its delete
+effects are applied before its add effects; the plan is valid when every step is
+applicable and the final state satisfies the goal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from enum import Enum
+
+from iterdeploy.planning.plan import ParsedPlan, Step, parse_plan
+from iterdeploy.planning.task import GroundingError, Task, format_atom
+
+
+class ErrorKind(str, Enum):
+    SYNTAX = "syntax"
+    UNKNOWN_ACTION = "unknown_action"
+    WRONG_ARITY = "wrong_arity"
+    UNKNOWN_OBJECT = "unknown_object"
+    TYPE_MISMATCH = "type_mismatch"
+    PRECONDITION = "precondition"
+    GOAL = "goal"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class Verdict:
+    valid: bool
+    length: int
+    """Number of steps read from the plan text (whether or not it is valid)."""
+    error: ErrorKind | None = None
+    step: int | None = None
+    """1-based index of the failing step, for errors tied to one step."""
+    line: int | None = None
+    """1-based line in the plan text where the error is."""
+    atoms: tuple[str, ...] = ()
+    """Unsatisfied precondition or goal literals, e.g. '(clear b1)', '(not (on b1 b2))'."""
+    message: str = ""
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["error"] = None if self.error is None else self.error.value
+        d["atoms"] = list(self.atoms)
+        return d
+
+    def __str__(self) -> str:
+        if self.valid:
+            return f"valid, {self.length} steps"
+        where = f" at step {self.step}" if self.step is not None else ""
+        where += f" (line {self.line})" if self.line is not None else ""
+        return f"invalid: {self.error}{where}: {self.message}"
+
+
+_KINDS = {k.value: k for k in ErrorKind}
+
+
+def validate(task: Task, plan: str | ParsedPlan | list[Step], strict: bool = False) -> Verdict:
+    """Check `plan` (text, or an already parsed plan) against `task`. Never raises on any plan."""
+    if isinstance(plan, ParsedPlan):
+        parsed = plan
+    elif isinstance(plan, list):
+        parsed = ParsedPlan(steps=plan)
+    else:
+        parsed = parse_plan(plan, strict=strict)
+    steps = parsed.steps
+    if parsed.errors:
+        first = parsed.errors[0]
+        return Verdict(False, len(steps), ErrorKind.SYNTAX, None, first.line, (), str(first))
+    state = set(task.init)
+    for k, step in enumerate(steps, start=1):
+        action = task.ground(step.name, step.args)
+        if isinstance(action, GroundingError):
+            return Verdict(False, len(steps), _KINDS[action.kind], k, step.line, (), action.message)
+        if not (action.pre_pos <= state and state.isdisjoint(action.pre_neg)) or action.unequal or action.equal:
+            failed = _unsatisfied(action, state)
+            if failed:
+                return Verdict(
+                    False, len(steps), ErrorKind.PRECONDITION, k, step.line, failed,
+                    f"precondition of {action} false: {' '.join(failed)}",
+                )
+        state -= action.delete
+        state |= action.add
+    if not (task.goal_pos <= state and state.isdisjoint(task.goal_neg)):
+        missing = sorted(format_atom(a) for a in task.goal_pos - state)
+        missing += sorted(f"(not {format_atom(a)})" for a in task.goal_neg & state)
+        return Verdict(False, len(steps), ErrorKind.GOAL, None, None, tuple(missing),
+                       f"goal not reached: {' '.join(missing)}")
+    return Verdict(True, len(steps))
+
+
+def _unsatisfied(action, state: set) -> tuple[str, ...]:
+    failed = sorted(format_atom(a) for a in action.pre_pos - state)
+    failed += sorted(f"(not {format_atom(a)})" for a in action.pre_neg & state)
+    failed += [f"(not (= {a} {b}))" for a, b in action.unequal if a == b]
+    failed += [f"(= {a} {b})" for a, b in action.equal if a != b]
+    return tuple(failed)
