@@ -1,0 +1,29 @@
+"""Shared fixtures. IPC benchmarks come from ../shared unless IPC_BENCHMARKS points elsewhere."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+IPC_ROOT = Path(os.environ.get("IPC_BENCHMARKS", REPO.parent / "shared" / "benchmarks" / "ipc2023-learning"))
+IPC_DOMAINS = ["blocksworld", "childsnack", "ferry", "floortile", "miconic",
+               "rovers", "satellite", "sokoban", "spanner", "transport"]
+
+
+def ipc_instances(domain: str | None = None):
+    """(domain, domain.pddl, problem.pddl, reference plan) for every IPC problem with a plan."""
+    domains = [domain] if domain else IPC_DOMAINS
+    for d in domains:
+        for plan in sorted((IPC_ROOT / d / "plans").glob("*/*/*.plan")):
+            split, difficulty = plan.parts[-3], plan.parts[-2]
+            yield d, IPC_ROOT / d / "domain.pddl", IPC_ROOT / d / split / difficulty / f"{plan.stem}.pddl", plan
+
+
+@pytest.fixture(scope="session")
+def ipc_root() -> Path:
+    if not IPC_ROOT.is_dir():
+        pytest.fail(f"IPC benchmarks not found at {IPC_ROOT}; set IPC_BENCHMARKS")
+    return IPC_ROOT
