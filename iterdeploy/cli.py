@@ -13,7 +13,7 @@ import sys
 
 from iterdeploy.errors import IterdeployError
 
-COMMANDS = ["validate"]
+COMMANDS = ["validate", "tasks"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,138 @@
+"""Task sets on disk: build one from a spec or a collection, read its manifest, load its tasks.
+
+Layout (all paths in the manifest are relative to the task set folder, posix):
+
+    manifest.parquet                      one row per task (MANIFEST_COLUMNS)
+    spec.json                             the generating spec (generated sets only)
+    domains/<domain>.pddl
+    <domain>/<split>/<task_id>.pddl       the problem
+    <domain>/<split>/<task_id>.plan       its reference plan, IPC format with a cost footer
+
+The set is built in a temporary folder next to `out_dir` and renamed when complete,
+so an interrupted build leaves no half-written set. The same spec and seed give the
+same bytes in every file.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+from pathlib import Path
+from typing import Iterator
+
+import pandas as pd
+
+from iterdeploy.artifacts import atomic_path, write_json, write_parquet
+from iterdeploy.errors import ConfigError, IterdeployError
+from iterdeploy.planning import Task, load_task
+from iterdeploy.tasks.collection import Collection, from_collection
+from iterdeploy.tasks.domains import domain_path
+from iterdeploy.tasks.generators import format_plan, generate_task, get_generator, params_dict
+from iterdeploy.tasks.records import MANIFEST_COLUMNS, TaskRecord, content_hash, params_json, task_seed
+from iterdeploy.tasks.spec import TaskSetSpec
+
+__all__ = ["build_taskset", "from_collection", "generated_records", "load_manifest", "load_taskset_task"]
+
+
+def generated_records(spec: TaskSetSpec) -> Iterator[TaskRecord]:
+    for split in spec.splits:
+        gen = get_generator(split.domain)
+        for size in split.sizes:
+            params = gen.from_size(size)
+            for index in range(split.per_size):
+                seed = task_seed(spec.seed, split.domain, split.name, size, index)
+                task_id = f"{split.domain}-{split.name}-s{size:02d}-{index:03d}"
+                task = generate_task(split.domain, params, random.Random(seed), task_id, spec.reference)
+                yield TaskRecord(
+                    task_id=task_id, domain=split.domain, split=split.name, size=size,
+                    params=params_dict(params), seed=seed, problem=task.problem.encode(),
+                    plan=format_plan(task.plan).encode(), reference_length=len(task.plan),
+                )
+
+
+def _check_target(out_dir: Path) -> None:
+    # The rename replaces out_dir wholesale: only ever replace a previous task set, never other data.
+    if out_dir.exists() and (not out_dir.is_dir() or (any(out_dir.iterdir())
+                                                      and not (out_dir / "manifest.parquet").is_file())):
+        raise ConfigError(f"output exists and is not a task set (no manifest.parquet); not replacing it: {out_dir}")
+
+
+def build_taskset(source: TaskSetSpec | Collection, out_dir: str | Path) -> pd.DataFrame:
+    """Write a task set for `source` (a spec, or `from_collection(...)`) to `out_dir`; return its manifest."""
+    out_dir = Path(out_dir)
+    _check_target(out_dir)
+    if isinstance(source, TaskSetSpec):
+        records, domain_file = generated_records(source), domain_path
+    elif isinstance(source, Collection):
+        records, domain_file = source.records(), source.domain_file
+    else:
+        raise TypeError(f"build_taskset needs a TaskSetSpec or a Collection, not {type(source).__name__}")
+    rows = []
+    with atomic_path(out_dir, directory=True) as tmp:
+        # Files inside the staging folder need no atomic writes of their own: the folder's rename is the commit.
+        seen = set()
+        for rec in records:
+            if rec.task_id in seen:
+                raise IterdeployError(f"task id {rec.task_id!r} occurs twice")
+            seen.add(rec.task_id)
+            folder = Path(rec.domain) / rec.split
+            (tmp / folder).mkdir(parents=True, exist_ok=True)
+            problem_path = (folder / f"{rec.task_id}.pddl").as_posix()
+            (tmp / problem_path).write_bytes(rec.problem)
+            plan_path = None
+            if rec.plan is not None:
+                plan_path = (folder / f"{rec.task_id}.plan").as_posix()
+                (tmp / plan_path).write_bytes(rec.plan)
+            domain_rel = f"domains/{rec.domain}.pddl"
+            if not (tmp / domain_rel).exists():
+                (tmp / "domains").mkdir(exist_ok=True)
+                shutil.copyfile(domain_file(rec.domain), tmp / domain_rel)
+            rows.append({
+                "task_id": rec.task_id, "domain": rec.domain, "split": rec.split, "size": rec.size,
+                "params": params_json(rec.params), "seed": rec.seed, "problem_path": problem_path,
+                "plan_path": plan_path, "domain_path": domain_rel, "reference_length": rec.reference_length,
+                "difficulty": rec.difficulty, "content_hash": content_hash(rec.problem),
+            })
+        if not rows:
+            raise ConfigError("the task set would be empty")
+        manifest = _frame(rows)
+        write_parquet(tmp / "manifest.parquet", manifest)
+        if isinstance(source, TaskSetSpec):
+            write_json(tmp / "spec.json", source.to_dict())
+    return manifest
+
+
+def _frame(rows: list[dict]) -> pd.DataFrame:
+    df = pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))
+    for col in ("size",):
+        df[col] = df[col].astype("int64")
+    for col in ("seed", "reference_length"):
+        df[col] = df[col].astype("Int64")
+    for col in ("task_id", "domain", "split", "params", "problem_path", "plan_path", "domain_path",
+                "difficulty", "content_hash"):
+        df[col] = df[col].astype("string")
+    return df
+
+
+def load_manifest(taskset_dir: str | Path) -> pd.DataFrame:
+    """The manifest of a task set; IterdeployError naming the file if it is missing, unreadable or incomplete."""
+    path = Path(taskset_dir) / "manifest.parquet"
+    if not path.is_file():
+        raise IterdeployError("no task set manifest here (build one with `iterdeploy tasks generate` or `import`)",
+                              path)
+    try:
+        df = pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises several types for damaged files
+        raise IterdeployError(f"cannot read manifest: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
+                              path) from None
+    missing = [c for c in MANIFEST_COLUMNS if c not in df.columns and c not in ("difficulty", "content_hash")]
+    if missing:
+        raise IterdeployError(f"manifest lacks columns {', '.join(missing)}", path)
+    return df
+
+
+def load_taskset_task(taskset_dir: str | Path, row) -> Task:
+    """The compiled task of one manifest row (a pandas row, namedtuple or dict with domain_path/problem_path)."""
+    get = row.get if isinstance(row, dict) else (lambda k: getattr(row, k))
+    root = Path(taskset_dir)
+    return load_task(root / get("domain_path"), root / get("problem_path"))
