@@ -1,0 +1,187 @@
+"""Evaluation metrics of one generation on the held-out test tasks.
+
+Pure functions on a results frame (one row per decoded plan, `RESULT_COLUMNS`):
+`mode` is 'greedy' (one per task) or 'sample' (k per task, for pass@k). Nothing
+here decodes or reads files; `iterdeploy.stages.evaluation` does that.
+
+`metrics(...)` returns the JSON written as `runs/gen_NNN/metrics.json`:
+
+    generation, tasks, k
+    solved            {greedy, pass_at_k}: fraction of test tasks solved
+    solved_count      {greedy, pass_at_k}
+    by_domain         {domain: {tasks, greedy, pass_at_k}}
+    by_size           {size: {tasks, greedy, pass_at_k}}
+    plan_length       {greedy|sample: {count, mean, median, min, max}} over valid plans
+    longest_valid     {task_id, domain, size, length, mode} (null when nothing is valid)
+    vs_reference      {compared, mean_ratio, median_ratio, at_most_reference, mean_excess} (valid greedy
+                      plans, or the shortest valid sample when greedy is off, against the reference plan)
+    vs_previous       {previous_generation, greedy|pass_at_k: {newly_solved, lost, n_newly_solved, n_lost}}
+    errors            {error kind: count} over every decoded plan ('none' = valid)
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+RESULT_COLUMNS: dict[str, str] = {
+    "task_id": "string",
+    "domain": "string",
+    "size": "int64",
+    "reference_length": "Int64",
+    "mode": "string",
+    "sample_index": "int64",
+    "completion": "string",
+    "plan": "string",
+    "plan_length": "int64",
+    "valid": "bool",
+    "error": "string",
+}
+"""Column -> dtype of an evaluation results frame (runs/gen_NNN/evaluation.parquet)."""
+
+MODES = ("greedy", "pass_at_k")
+
+
+def typed_results(df: pd.DataFrame) -> pd.DataFrame:
+    out = pd.DataFrame({c: df[c] if c in df.columns else pd.Series([], dtype=t) for c, t in RESULT_COLUMNS.items()})
+    out = out.astype(RESULT_COLUMNS)
+    return out.sort_values(["task_id", "mode", "sample_index"], kind="mergesort").reset_index(drop=True)
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Unbiased pass@k from n samples of which c are correct (Chen et al. 2021); k is capped at n."""
+    if n <= 0 or k <= 0:
+        return 0.0
+    k = min(k, n)
+    if n - c < k:
+        return 1.0
+    return 1.0 - math.comb(n - c, k) / math.comb(n, k)
+
+
+def task_table(results: pd.DataFrame, k: int) -> pd.DataFrame:
+    """One row per task: domain, size, reference_length, greedy (solved, NA without greedy decoding),
+    greedy_length, n, c (valid samples), pass_at_k, solved_any_sample, best_sample_length."""
+    tasks = (results[["task_id", "domain", "size", "reference_length"]]
+             .drop_duplicates("task_id").set_index("task_id").sort_index())
+    greedy = results[results["mode"] == "greedy"].drop_duplicates("task_id").set_index("task_id")
+    samples = results[results["mode"] == "sample"]
+    out = tasks.copy()
+    has_greedy = len(greedy) > 0
+    out["greedy"] = greedy["valid"].reindex(out.index).astype("boolean") if has_greedy else pd.NA
+    out["greedy"] = out["greedy"].astype("boolean")
+    glen = greedy["plan_length"].where(greedy["valid"]) if has_greedy else pd.Series(dtype="float64")
+    out["greedy_length"] = glen.reindex(out.index).astype("Int64")
+    grouped = samples.groupby("task_id")
+    out["n"] = grouped.size().reindex(out.index, fill_value=0).astype("int64")
+    out["c"] = grouped["valid"].sum().reindex(out.index, fill_value=0).astype("int64")
+    out["pass_at_k"] = [pass_at_k(int(n), int(c), k) for n, c in zip(out["n"], out["c"])]
+    out["solved_any_sample"] = out["c"] > 0
+    best = samples[samples["valid"]].groupby("task_id")["plan_length"].min()
+    out["best_sample_length"] = best.reindex(out.index).astype("Int64")
+    return out
+
+
+def solved_sets(table: pd.DataFrame) -> dict[str, set[str]]:
+    """Task ids solved greedily and by at least one sample."""
+    return {
+        "greedy": set(table.index[table["greedy"].fillna(False).astype(bool)]),
+        "pass_at_k": set(table.index[table["solved_any_sample"]]),
+    }
+
+
+def _rates(table: pd.DataFrame, has_greedy: bool, has_samples: bool) -> dict:
+    n = len(table)
+    return {
+        "tasks": int(n),
+        "greedy": float(table["greedy"].fillna(False).astype(bool).mean()) if has_greedy and n else None,
+        "pass_at_k": float(table["pass_at_k"].mean()) if has_samples and n else None,
+    }
+
+
+def _length_stats(lengths: pd.Series) -> dict:
+    lengths = lengths.dropna().astype("int64")
+    if lengths.empty:
+        return {"count": 0, "mean": None, "median": None, "min": None, "max": None}
+    return {"count": int(len(lengths)), "mean": float(lengths.mean()), "median": float(lengths.median()),
+            "min": int(lengths.min()), "max": int(lengths.max())}
+
+
+def primary_rate(m: dict) -> float | None:
+    """The headline solved fraction of a metrics dict: greedy when evaluated, else pass@k."""
+    solved = m.get("solved", {})
+    return solved.get("greedy") if solved.get("greedy") is not None else solved.get("pass_at_k")
+
+
+def metrics(results: pd.DataFrame, generation: int, k: int,
+            previous_results: pd.DataFrame | None = None, previous_generation: int | None = None) -> dict:
+    """The metrics of one generation (see the module doc); `previous_*` give the newly solved and lost tasks."""
+    results = typed_results(results)
+    table = task_table(results, k)
+    has_greedy = bool((results["mode"] == "greedy").any())
+    has_samples = bool((results["mode"] == "sample").any())
+    rates = _rates(table, has_greedy, has_samples)
+    by_domain = {str(d): _rates(t, has_greedy, has_samples) for d, t in table.groupby("domain", sort=True)}
+    by_size = {str(int(s)): _rates(t, has_greedy, has_samples) for s, t in table.groupby("size", sort=True)}
+
+    valid = results[results["valid"]]
+    plan_length = {
+        "greedy": _length_stats(valid[valid["mode"] == "greedy"]["plan_length"]),
+        "sample": _length_stats(valid[valid["mode"] == "sample"]["plan_length"]),
+    }
+    longest = None
+    if len(valid):
+        row = valid.sort_values(["plan_length", "task_id", "mode", "sample_index"],
+                                ascending=[False, True, True, True], kind="mergesort").iloc[0]
+        longest = {"task_id": str(row["task_id"]), "domain": str(row["domain"]), "size": int(row["size"]),
+                   "length": int(row["plan_length"]), "mode": str(row["mode"])}
+
+    ours = table["greedy_length"] if has_greedy else table["best_sample_length"]
+    both = pd.DataFrame({"ours": ours, "ref": table["reference_length"]}).dropna()
+    both = both[both["ref"] > 0]
+    if len(both):
+        ratio = both["ours"].astype("float64") / both["ref"].astype("float64")
+        vs_reference = {"compared": int(len(both)), "mean_ratio": float(ratio.mean()),
+                        "median_ratio": float(ratio.median()),
+                        "at_most_reference": float((both["ours"] <= both["ref"]).mean()),
+                        "mean_excess": float((both["ours"] - both["ref"]).astype("float64").mean())}
+    else:
+        vs_reference = {"compared": 0, "mean_ratio": None, "median_ratio": None, "at_most_reference": None,
+                        "mean_excess": None}
+
+    vs_previous = None
+    if previous_results is not None:
+        now = solved_sets(table)
+        before = solved_sets(task_table(typed_results(previous_results), k))
+        vs_previous = {"previous_generation": previous_generation}
+        for mode in MODES:
+            new, lost = sorted(now[mode] - before[mode]), sorted(before[mode] - now[mode])
+            vs_previous[mode] = {"n_newly_solved": len(new), "n_lost": len(lost), "newly_solved": new, "lost": lost}
+
+    errors = results["error"].fillna("none").value_counts()
+    return {
+        "generation": int(generation),
+        "tasks": int(len(table)),
+        "k": int(k),
+        "solved": {"greedy": rates["greedy"], "pass_at_k": rates["pass_at_k"]},
+        "solved_count": {m: int(len(s)) for m, s in solved_sets(table).items()},
+        "by_domain": by_domain,
+        "by_size": by_size,
+        "plan_length": plan_length,
+        "longest_valid": longest,
+        "vs_reference": vs_reference,
+        "vs_previous": vs_previous,
+        "errors": {str(e): int(n) for e, n in sorted(errors.items())},
+    }
+
+
+def not_worse(current: dict, previous: dict | None, tolerance: float = 0.0) -> tuple[bool, str]:
+    """Whether generation g solves at least as much as g-1 (headline rate); and a one-line reason."""
+    if previous is None:
+        return True, "no previous generation"
+    now, before = primary_rate(current), primary_rate(previous)
+    if now is None or before is None:
+        return True, "no comparable solved rate"
+    ok = now + tolerance >= before
+    return ok, (f"solved {now:.3f} vs {before:.3f} in generation {previous.get('generation')}"
+                + ("" if ok else " (worse)"))
