@@ -1,0 +1,73 @@
+"""The vLLM sampling backend (GPU machines; optional install).
+
+Same rows as the transformers backend: prompts are encoded with the same bos rule
+as training, every (task, sample) is its own request with its own seed, and a LoRA
+adapter folder is served on its base through a LoRARequest.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from iterdeploy.errors import ConfigError
+from iterdeploy.model.config import SamplingConfig
+from iterdeploy.model.loading import ADAPTER_CONFIG, adapter_base, is_adapter
+from iterdeploy.model.tokenizer import encode_prompt, stop_token_ids
+
+
+def _import_vllm():
+    try:
+        from vllm import LLM, SamplingParams
+        from vllm.inputs import TokensPrompt
+        from vllm.lora.request import LoRARequest
+    except ImportError as exc:
+        raise ConfigError(f"sampling backend 'vllm' needs the vllm package on a CUDA machine ({exc}); "
+                          "install it with `pip install vllm` or use backend: transformers") from None
+    return LLM, SamplingParams, TokensPrompt, LoRARequest
+
+
+def generate_vllm(model_dir: str | Path, prompts: list[tuple[str, str]], cfg: SamplingConfig) -> list[dict]:
+    from transformers import GenerationConfig
+
+    from iterdeploy.model.sampling import row_seed
+
+    LLM, SamplingParams, TokensPrompt, LoRARequest = _import_vllm()
+    model_dir = Path(model_dir)
+    lora, base = None, model_dir
+    if is_adapter(model_dir):
+        base = adapter_base(model_dir)
+        rank = int(json.loads((model_dir / ADAPTER_CONFIG).read_text()).get("r", 16))
+        lora = LoRARequest("adapter", 1, str(model_dir))
+    tokenizer_dir = model_dir if (model_dir / "tokenizer_config.json").is_file() else base
+    dtype = "auto" if cfg.dtype == "auto" else cfg.dtype
+    kwargs = dict(model=str(base), tokenizer=str(tokenizer_dir), seed=cfg.seed, dtype=dtype,
+                  trust_remote_code=False, max_num_seqs=cfg.batch_size)
+    if lora is not None:
+        kwargs.update(enable_lora=True, max_lora_rank=max(8, rank), max_loras=1)
+    llm = LLM(**kwargs)
+    tokenizer = llm.get_tokenizer()
+    try:
+        gen_config = GenerationConfig.from_pretrained(str(base), local_files_only=True)
+    except OSError:
+        gen_config = None
+    stops = stop_token_ids(tokenizer, gen_config)
+    requests, params, keys = [], [], []
+    for task_id, prompt in prompts:
+        ids = encode_prompt(tokenizer, prompt)
+        for s in range(cfg.k):
+            requests.append(TokensPrompt(prompt_token_ids=ids))
+            params.append(SamplingParams(
+                n=1, temperature=0.0 if cfg.is_greedy else cfg.temperature, top_p=cfg.top_p,
+                max_tokens=cfg.max_new_tokens, seed=row_seed(cfg.seed, task_id, s), stop_token_ids=stops,
+                skip_special_tokens=True,
+            ))
+            keys.append((task_id, s, len(ids)))
+    outputs = llm.generate(requests, params, lora_request=lora, use_tqdm=cfg.progress)
+    rows = []
+    for (task_id, s, n_prompt), out in zip(keys, outputs):
+        o = out.outputs[0]
+        rows.append({"task_id": task_id, "sample_index": s, "completion": o.text, "prompt_tokens": n_prompt,
+                     "completion_tokens": len(o.token_ids),
+                     "finish_reason": "length" if o.finish_reason == "length" else "stop"})
+    return rows
