@@ -23,6 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object per plan instead of a table")
     p.add_argument("--strict", action="store_true",
                    help="plan files must hold only actions and ';' comments (default: tolerate prose and numbering)")
+    p.add_argument("--task-cache", metavar="DIR",
+                   help="cache compiled tasks in DIR, keyed by file content (pays off for large problems)")
     p.set_defaults(func=run)
 
 
@@ -60,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     for domain, problem, plan_path in triples:
         key = (domain, problem)
         if key not in tasks:
-            tasks[key] = load_task(domain, problem)
+            tasks[key] = load_task(domain, problem, cache_dir=args.task_cache)
         try:
             text = Path(plan_path).read_text(encoding="utf-8", errors="replace")
         except OSError as exc:

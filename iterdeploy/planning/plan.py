@@ -16,6 +16,10 @@ _THINK = re.compile(r"<think>.*?(</think>|\Z)", re.DOTALL | re.IGNORECASE)
 _GROUP = re.compile(r"\(([^()]*)\)")
 _NAME = re.compile(r"[a-z][a-z0-9_\-]*\Z")
 _STRICT_LINE = re.compile(r"\s*\(([^()]*)\)\s*\Z")
+# A line that is exactly one well-formed action (and maybe a comment), or nothing: the common
+# case in both modes, read with one match instead of the general rules below.
+_CLEAN = re.compile(r"[ \t]*\([ \t]*([A-Za-z][A-Za-z0-9_\-]*(?:[ \t]+[A-Za-z][A-Za-z0-9_\-]*)*)[ \t]*\)[ \t\r]*(;.*)?")
+_BLANK = re.compile(r"[ \t\r]*(;.*)?")
 # What may precede an action on a numbered line: "1.", "12)", "step 3:", "0.000:", "-", "*"
 _PREFIX = re.compile(r"\s*(?:(?:step\s*)?\d+(?:\.\d+)?\s*[:.)]?|[-*•])?\s*\Z", re.IGNORECASE)
 
@@ -77,7 +81,16 @@ def parse_plan(text: str, strict: bool = False) -> ParsedPlan:
     if not strict:
         # Blank out the reasoning section but keep its newlines, so line numbers still match the text.
         text = _THINK.sub(lambda m: "\n" * m.group(0).count("\n"), text)
+    steps = plan.steps
+    clean, blank = _CLEAN.fullmatch, _BLANK.fullmatch
     for number, raw in enumerate(text.splitlines(), start=1):
+        m = clean(raw)
+        if m is not None:
+            words = m.group(1).lower().split()
+            steps.append(Step(words[0], tuple(words[1:]), number))
+            continue
+        if blank(raw) is not None:
+            continue
         line = raw.split(";", 1)[0]
         if not line.strip():
             continue
@@ -98,7 +111,8 @@ def parse_plan(text: str, strict: bool = False) -> ParsedPlan:
             if not _PREFIX.match(line[:groups[0].start()]):
                 continue
             bodies = [g.group(1) for g in groups]
-            if line.count("(") != line.count(")"):
+            rest = line[groups[0].start():]  # after the numbering, which may be "2)"
+            if rest.count("(") != rest.count(")"):
                 plan.errors.append(PlanSyntaxError(number, raw, "unbalanced parentheses"))
                 continue
         for body in bodies:

@@ -46,9 +46,15 @@ class GroundingError:
 
 
 class _CompiledSchema:
-    """An action schema with its literals rewritten as index lists into (args + constants)."""
+    """An action schema compiled for grounding: `build(args + constants)` returns its
+    (pre_pos, pre_neg, add, delete) atom sets.
 
-    __slots__ = ("name", "param_types", "pre_pos", "pre_neg", "eq", "add", "delete")
+    `build` is generated Python, one tuple display per literal, because grounding runs
+    once per distinct step of every plan and a generic loop over literals is 5x slower.
+    Only predicate names (as repr() literals) and integer indices go into the code.
+    """
+
+    __slots__ = ("name", "param_types", "eq", "build")
 
     def __init__(self, schema, constants: tuple[str, ...]):
         variables = {var: i for i, (var, _) in enumerate(schema.parameters)}
@@ -57,13 +63,20 @@ class _CompiledSchema:
         def refs(lit):
             return (lit.predicate, tuple(variables[a] if a in variables else slot[a] for a in lit.args))
 
+        def atoms(literals) -> str:
+            items = "".join("(" + ", ".join([repr(pred)] + [f"b[{i}]" for i in idx]) + ",), "
+                            for pred, idx in map(refs, literals))
+            return f"frozenset(({items}))" if items else "EMPTY"
+
         self.name = schema.name
         self.param_types = tuple(frozenset(types) for _, types in schema.parameters)
-        self.pre_pos = [refs(lit) for lit in schema.precondition if lit.positive and lit.predicate != EQUALITY]
-        self.pre_neg = [refs(lit) for lit in schema.precondition if not lit.positive and lit.predicate != EQUALITY]
         self.eq = [(refs(lit)[1], lit.positive) for lit in schema.precondition if lit.predicate == EQUALITY]
-        self.add = [refs(lit) for lit in schema.effect if lit.positive]
-        self.delete = [refs(lit) for lit in schema.effect if not lit.positive]
+        pre = [lit for lit in schema.precondition if lit.predicate != EQUALITY]
+        code = ", ".join([
+            atoms(lit for lit in pre if lit.positive), atoms(lit for lit in pre if not lit.positive),
+            atoms(lit for lit in schema.effect if lit.positive), atoms(lit for lit in schema.effect if not lit.positive),
+        ])
+        self.build = eval(f"lambda b: ({code})", {"frozenset": frozenset, "EMPTY": frozenset()})
 
 
 class Task:
@@ -86,6 +99,19 @@ class Task:
         self.goal_pos: frozenset[Atom] = frozenset((g.predicate,) + g.args for g in problem.goal if g.positive)
         self.goal_neg: frozenset[Atom] = frozenset((g.predicate,) + g.args for g in problem.goal if not g.positive)
         self._ground: dict[tuple[str, tuple[str, ...]], GroundAction | GroundingError] = {}
+        self._ground_text: dict[str, GroundAction | GroundingError] = {}
+
+    def __getstate__(self) -> dict:
+        """Pickle without the compiled schemas (generated code) and the grounding caches."""
+        state = dict(self.__dict__)
+        for key in ("_schemas", "_ground", "_ground_text"):
+            del state[key]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._schemas = {name: _CompiledSchema(s, self._constants) for name, s in self.domain.actions.items()}
+        self._ground, self._ground_text = {}, {}
 
     @property
     def objects(self) -> list[str]:
@@ -94,6 +120,14 @@ class Task:
     @property
     def action_names(self) -> list[str]:
         return list(self._schemas)
+
+    def parameter_types(self, action: str) -> tuple[frozenset[str], ...]:
+        """The admissible types of each parameter of `action` (KeyError if there is no such action)."""
+        return self._schemas[action].param_types
+
+    def objects_of(self, types: frozenset[str]) -> list[str]:
+        """Objects (constants included) that may fill a parameter admitting `types`."""
+        return [obj for obj, closure in self.object_types.items() if not closure.isdisjoint(types)]
 
     def is_goal(self, state: frozenset[Atom] | set[Atom]) -> bool:
         return self.goal_pos <= state and state.isdisjoint(self.goal_neg)
@@ -104,6 +138,16 @@ class Task:
         hit = self._ground.get(key)
         if hit is None:
             hit = self._ground[key] = self._compile(name, args)
+        return hit
+
+    def ground_text(self, body: str) -> GroundAction | GroundingError:
+        """`ground` for the text inside an action's parentheses, e.g. 'Pickup  b1'. Cached by that text."""
+        hit = self._ground_text.get(body)
+        if hit is None:
+            words = body.lower().split()
+            if not words:
+                return GroundingError("unknown_action", "empty action '()'")
+            hit = self._ground_text[body] = self.ground(words[0], tuple(words[1:]))
         return hit
 
     def _compile(self, name: str, args: tuple[str, ...]) -> GroundAction | GroundingError:
@@ -125,17 +169,11 @@ class Task:
                     f"argument {i + 1} of {name} must be of type {want}, {arg!r} is {self.problem.objects[arg]!r}",
                 )
         binding = args + self._constants
-
-        def atoms(literals):
-            return frozenset((pred,) + tuple(binding[i] for i in idx) for pred, idx in literals)
-
+        pre_pos, pre_neg, add, delete = schema.build(binding)
         equal, unequal = [], []
         for (i, j), positive in schema.eq:
             (equal if positive else unequal).append((binding[i], binding[j]))
-        return GroundAction(
-            name, args, atoms(schema.pre_pos), atoms(schema.pre_neg), tuple(unequal), tuple(equal),
-            atoms(schema.add), atoms(schema.delete),
-        )
+        return GroundAction(name, args, pre_pos, pre_neg, tuple(unequal), tuple(equal), add, delete)
 
 
 def file_digest(path: str | Path) -> str:
@@ -145,8 +183,13 @@ def file_digest(path: str | Path) -> str:
 _domains: dict[tuple[str, str], Domain] = {}
 
 
-def load_task(domain_path: str | Path, problem_path: str | Path) -> Task:
-    """Read and compile a task. Domains are cached by path and content, so a batch reads each once."""
+def load_task(domain_path: str | Path, problem_path: str | Path, cache_dir: str | Path | None = None) -> Task:
+    """Read and compile a task. Domains are cached in memory by path and content, so a batch
+    reads each once; with `cache_dir`, whole compiled tasks are cached on disk (see taskcache)."""
+    if cache_dir is not None:
+        from iterdeploy.planning.taskcache import load_cached
+
+        return load_cached(domain_path, problem_path, cache_dir)
     key = (str(domain_path), file_digest(domain_path) if Path(domain_path).is_file() else "")
     domain = _domains.get(key)
     if domain is None:

@@ -8,7 +8,9 @@ applicable and the final state satisfies the goal.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import re
+from itertools import islice
+from dataclasses import asdict, dataclass, replace
 from enum import Enum
 
 from iterdeploy.planning.plan import ParsedPlan, Step, parse_plan
@@ -61,6 +63,15 @@ _KINDS = {k.value: k for k in ErrorKind}
 
 def validate(task: Task, plan: str | ParsedPlan | list[Step], strict: bool = False) -> Verdict:
     """Check `plan` (text, or an already parsed plan) against `task`. Never raises on any plan."""
+    if isinstance(plan, str):
+        clean = _clean(plan)
+        if clean is not None:  # the common case: read and checked without building Steps
+            bodies = _BODY.findall(clean)
+            verdict = _check(task, map(task.ground_text, bodies), len(bodies))
+            if verdict.step is not None:  # one action per line: the line of the k-th '('
+                at = next(islice(_BODY.finditer(clean), verdict.step - 1, None)).start()
+                verdict = replace(verdict, line=clean.count("\n", 0, at) + 1)
+            return verdict
     if isinstance(plan, ParsedPlan):
         parsed = plan
     elif isinstance(plan, list):
@@ -71,16 +82,44 @@ def validate(task: Task, plan: str | ParsedPlan | list[Step], strict: bool = Fal
     if parsed.errors:
         first = parsed.errors[0]
         return Verdict(False, len(steps), ErrorKind.SYNTAX, None, first.line, (), str(first))
+    verdict = _check(task, (task.ground(s.name, s.args) for s in steps), len(steps))
+    if verdict.step is not None:
+        verdict = replace(verdict, line=steps[verdict.step - 1].line)
+    return verdict
+
+
+# Plan text where every line is blank or exactly one well-formed action, once comments are gone.
+# Such text reads the same in strict and lenient mode, and the text inside each pair of
+# parentheses is all the validator needs.
+_COMMENT = re.compile(r";[^\n]*")
+_NAME = r"[A-Za-z][A-Za-z0-9_\-]*"
+_CLEAN = re.compile(rf"(?:[ \t]*(?:\([ \t]*{_NAME}(?:[ \t]+{_NAME})*[ \t]*\)[ \t]*)?\n)*")
+_BODY = re.compile(r"\(([^()]*)\)")
+_ODD_BREAKS = re.compile("[\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+"""Line breaks for str.splitlines other than \\n: text with these takes the general path."""
+
+
+def _clean(text: str) -> str | None:
+    """The text without comments if every line is blank or one well-formed action, else None."""
+    if "\r" in text:
+        text = text.replace("\r\n", "\n")
+    if _ODD_BREAKS.search(text):
+        return None
+    text = _COMMENT.sub("", text) + "\n"
+    return text if _CLEAN.fullmatch(text) is not None else None
+
+
+def _check(task: Task, actions, length: int) -> Verdict:
+    """Run the ground actions from the initial state; the verdict's `line` is left to the caller."""
     state = set(task.init)
-    for k, step in enumerate(steps, start=1):
-        action = task.ground(step.name, step.args)
+    for k, action in enumerate(actions, start=1):
         if isinstance(action, GroundingError):
-            return Verdict(False, len(steps), _KINDS[action.kind], k, step.line, (), action.message)
+            return Verdict(False, length, _KINDS[action.kind], k, None, (), action.message)
         if not (action.pre_pos <= state and state.isdisjoint(action.pre_neg)) or action.unequal or action.equal:
             failed = _unsatisfied(action, state)
             if failed:
                 return Verdict(
-                    False, len(steps), ErrorKind.PRECONDITION, k, step.line, failed,
+                    False, length, ErrorKind.PRECONDITION, k, None, failed,
                     f"precondition of {action} false: {' '.join(failed)}",
                 )
         state -= action.delete
@@ -88,9 +127,9 @@ def validate(task: Task, plan: str | ParsedPlan | list[Step], strict: bool = Fal
     if not (task.goal_pos <= state and state.isdisjoint(task.goal_neg)):
         missing = sorted(format_atom(a) for a in task.goal_pos - state)
         missing += sorted(f"(not {format_atom(a)})" for a in task.goal_neg & state)
-        return Verdict(False, len(steps), ErrorKind.GOAL, None, None, tuple(missing),
+        return Verdict(False, length, ErrorKind.GOAL, None, None, tuple(missing),
                        f"goal not reached: {' '.join(missing)}")
-    return Verdict(True, len(steps))
+    return Verdict(True, length)
 
 
 def _unsatisfied(action, state: set) -> tuple[str, ...]:
