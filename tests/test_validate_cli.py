@@ -1,0 +1,111 @@
+"""`iterdeploy validate`: table, --json, --batch, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+import iterdeploy.commands.validate as command
+from conftest import IPC_ROOT
+from iterdeploy.cli import main
+
+FERRY = IPC_ROOT / "ferry"
+DOMAIN = FERRY / "domain.pddl"
+P01 = FERRY / "training" / "easy" / "p01.pddl"
+P02 = FERRY / "training" / "easy" / "p02.pddl"
+GOOD = "(board car1 loc1)\n(sail loc1 loc2)\n(debark car1 loc2)\n"
+BAD = "(board car1 loc1)\n(sail loc1 loc1)\n"
+
+
+@pytest.fixture
+def plans(tmp_path, ipc_root):
+    paths = {}
+    for name, text in {"good": GOOD, "bad": BAD, "prose": "Plan:\n1. " + GOOD.replace("\n(", "\n2. (", 1)}.items():
+        paths[name] = tmp_path / f"{name}.plan"
+        paths[name].write_text(text)
+    return paths
+
+
+def test_table(plans, capsys):
+    assert main(["validate", str(DOMAIN), str(P01), str(plans["good"]), str(plans["bad"])]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split() == ["plan", "valid", "length", "detail"]
+    assert out[1].split()[:3] == [str(plans["good"]), "yes", "3"]
+    assert out[2].split()[:3] == [str(plans["bad"]), "no", "2"] and "precondition at step 2" in out[2]
+    assert out[-1] == "1/2 valid"
+
+
+def test_all_valid_exits_0(plans, capsys):
+    assert main(["validate", str(DOMAIN), str(P01), str(plans["good"]), str(plans["prose"])]) == 0
+    assert main(["validate", "--strict", str(DOMAIN), str(P01), str(plans["prose"])]) == 1
+    assert "syntax" in capsys.readouterr().out
+
+
+def test_json(plans, capsys):
+    main(["validate", "--json", str(DOMAIN), str(P01), str(plans["good"]), str(plans["bad"])])
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["plan"] for r in rows] == [str(plans["good"]), str(plans["bad"])]
+    assert rows[0]["valid"] is True and rows[0]["error"] is None and rows[0]["length"] == 3
+    assert rows[1]["valid"] is False and rows[1]["error"] == "precondition"
+    assert rows[1]["step"] == 2 and rows[1]["line"] == 2 and rows[1]["length"] == 2
+    assert rows[1]["atoms"] == ["(not (at-ferry loc1))"] and rows[1]["message"]
+
+
+def test_batch_reads_each_task_once(plans, tmp_path, capsys, monkeypatch):
+    p02_plan = tmp_path / "p02.plan"
+    p02_plan.write_text((FERRY / "plans" / "training" / "easy" / "p02.plan").read_text())
+    triples = [(P01, plans["good"]), (P01, plans["bad"]), (P02, p02_plan), (P01, plans["prose"]), (P02, plans["bad"])]
+    batch = tmp_path / "pairs.jsonl"
+    batch.write_text("".join(json.dumps({"domain": str(DOMAIN), "problem": str(p), "plan": str(x)}) + "\n"
+                             for p, x in triples) + "\n")
+    loads = []
+    real = command.load_task
+    monkeypatch.setattr(command, "load_task", lambda *a, **k: loads.append(a[1]) or real(*a, **k))
+    assert main(["validate", "--batch", str(batch), "--json"]) == 1
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["valid"] for r in rows] == [True, False, True, True, False]
+    assert rows[4]["error"] == "precondition"  # p02 starts with the ferry at loc2
+    assert sorted(map(str, loads)) == sorted([str(P01), str(P02)])
+
+
+def test_task_cache_option(plans, tmp_path, capsys):
+    cache = tmp_path / "cache"
+    for _ in range(2):
+        assert main(["validate", "--task-cache", str(cache), str(DOMAIN), str(P01), str(plans["good"])]) == 0
+    assert len(list(cache.glob("*.pickle"))) == 1
+
+
+@pytest.mark.parametrize("which", ["domain", "problem", "plan", "batch"])
+def test_missing_file_exits_2_with_one_line_naming_it(plans, tmp_path, capsys, which):
+    missing = tmp_path / f"no-such-{which}"
+    args = {"domain": [str(missing), str(P01), str(plans["good"])],
+            "problem": [str(DOMAIN), str(missing), str(plans["good"])],
+            "plan": [str(DOMAIN), str(P01), str(missing)],
+            "batch": ["--batch", str(missing)]}[which]
+    assert main(["validate", *args]) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert "\n" not in err and str(missing) in err and err.startswith("iterdeploy validate: error: ")
+    assert captured.out == ""
+
+
+def test_malformed_batch_line_names_file_and_line(tmp_path, capsys):
+    batch = tmp_path / "pairs.jsonl"
+    batch.write_text(json.dumps({"domain": "d", "problem": "p", "plan": "x"}) + "\n{\"domain\": \"d\"}\n")
+    assert main(["validate", "--batch", str(batch)]) == 2
+    assert f"{batch}:2: missing key 'problem'" in capsys.readouterr().err
+
+
+def test_usage_errors(capsys):
+    assert main(["validate", str(DOMAIN), str(P01)]) == 2
+    assert "expected DOMAIN PROBLEM PLAN" in capsys.readouterr().err
+
+
+def test_as_a_subprocess(plans):
+    proc = subprocess.run([sys.executable, "-m", "iterdeploy", "validate", "--json", str(DOMAIN), str(P01),
+                           str(plans["good"])], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["valid"] is True
