@@ -49,7 +49,8 @@ def progress_png(history: list[dict]) -> bytes:
     ax1.set_ylabel("solved fraction of test tasks")
     ax1.set_ylim(-0.02, 1.02)
     ax1.grid(alpha=0.3)
-    ax1.legend(fontsize=7, loc="best")
+    if ax1.get_legend_handles_labels()[0]:
+        ax1.legend(fontsize=7, loc="best")
     ax1.set_title("Solved")
 
     for key, style, label in (("mean", "o-", "mean"), ("max", "^--", "max")):
@@ -62,11 +63,15 @@ def progress_png(history: list[dict]) -> bytes:
         ax3 = ax2.twinx()
         ax3.plot(xs, ys, "x:", color="gray", label="length / reference")
         ax3.set_ylabel("length / reference (mean)")
-        ax3.legend(fontsize=7, loc="lower right")
+        if ax3.get_legend_handles_labels()[0]:
+            ax3.legend(fontsize=7, loc="lower right")
     ax2.set_xlabel("generation")
     ax2.set_ylabel("valid plan length (steps)")
     ax2.grid(alpha=0.3)
-    ax2.legend(fontsize=7, loc="upper left")
+    if ax2.get_legend_handles_labels()[0]:
+        ax2.legend(fontsize=7, loc="upper left")
+    if not ax2.get_legend_handles_labels()[0]:
+        ax2.text(0.5, 0.5, "no valid plans yet", ha="center", va="center", transform=ax2.transAxes)
     ax2.set_title("Plan length")
     gens = [int(m["generation"]) for m in history]
     for ax in (ax1, ax2):

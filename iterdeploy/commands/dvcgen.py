@@ -1,0 +1,41 @@
+"""`iterdeploy dvcgen`: write dvc.yaml from params.yaml (one stage per artifact, unrolled over generations)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "dvcgen", help="regenerate dvc.yaml from params.yaml",
+        description="Write dvc.yaml from params.yaml: DVC has no loops, so the stages of every generation "
+                    "listed in params.yaml are unrolled here. The checked-in dvc.yaml must equal the output.")
+    p.add_argument("--root", default=".", metavar="DIR", help="project root (default: .)")
+    p.add_argument("--params", default="params.yaml", metavar="FILE", help="parameters file under the root")
+    p.add_argument("--check", action="store_true", help="write nothing; exit 1 if dvc.yaml is out of date")
+    p.add_argument("--stdout", action="store_true", help="print the generated file instead of writing it")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from iterdeploy.dvc import render_dvc_yaml, write_dvc_yaml
+    from iterdeploy.stages import load_config
+
+    root = Path(args.root)
+    params = load_config(root / args.params)
+    if args.stdout:
+        sys.stdout.write(render_dvc_yaml(params))
+        return 0
+    path = root / "dvc.yaml"
+    if args.check:
+        current = path.read_text(encoding="utf-8") if path.is_file() else None
+        if current != render_dvc_yaml(params):
+            print(f"{path} is out of date with {args.params}; run `iterdeploy dvcgen`", file=sys.stderr)
+            return 1
+        print(f"{path} is up to date")
+        return 0
+    path, changed = write_dvc_yaml(params, root)
+    print(f"{'wrote' if changed else 'unchanged:'} {path} ({len(params.gens)} generations)")
+    return 0

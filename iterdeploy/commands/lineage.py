@@ -1,0 +1,42 @@
+"""`iterdeploy lineage`: the chain of artifacts per generation with DVC's content hashes, or one task's story."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from iterdeploy.errors import IterdeployError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "lineage", help="show where every artifact (or one task's training plans) came from",
+        description="Per generation: checkpoint(g-1) -> samples -> validated_plans -> curated_dataset -> "
+                    "checkpoint(g) -> evaluation, with the md5 that dvc.lock records. With --task: the "
+                    "generation that first solved the task and the origin of each of its training plans.")
+    p.add_argument("--root", default=".", metavar="DIR", help="project root (default: .)")
+    p.add_argument("--params", default="params.yaml", metavar="FILE", help="parameters file under the root")
+    p.add_argument("--task", metavar="ID", help="one task's lineage")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from iterdeploy.config import load_params
+    from iterdeploy.lineage import format_pipeline, format_task, pipeline_lineage, task_lineage
+
+    root = Path(args.root)
+    params = load_params(root / args.params)
+    if args.task:
+        try:
+            data = task_lineage(root, params, args.task)
+        except KeyError as exc:
+            raise IterdeployError(exc.args[0]) from None
+        text = format_task(data)
+    else:
+        data = pipeline_lineage(root, params)
+        text = format_pipeline(data)
+    sys.stdout.write(json.dumps(data, indent=2) + "\n" if args.json else text)
+    return 0

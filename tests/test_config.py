@@ -1,0 +1,108 @@
+"""params.yaml into typed configs: defaults, overrides, and one-line errors naming the key."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+import yaml
+
+from iterdeploy.config import Params, describe, load_params, params_from_dict, set_dotted
+from iterdeploy.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _write(tmp_path: Path, data) -> Path:
+    p = tmp_path / "params.yaml"
+    p.write_text(yaml.safe_dump(data))
+    return p
+
+
+def test_checked_in_params_load():
+    from iterdeploy.stages import load_config
+
+    params = load_config(REPO / "params.yaml")
+    assert params.gens == list(range(1, len(params.generations) + 1))
+    assert len(params.gens) >= 3
+    assert params.curation.filter == "valid" and params.curation.per_task == "shortest"
+    assert params.curation.accumulate is True
+    assert params.threads == 1
+
+
+def test_defaults_and_types():
+    p = params_from_dict({"generations": [{"gen": 1, "prev": 0}], "training": {"lr": "1e-3"}})
+    assert isinstance(p, Params)
+    assert p.training.lr == 0.001
+    assert p.sampling.k == 4
+    assert p.gens == [1]
+
+
+def test_bad_choice_names_key_and_file(tmp_path):
+    path = _write(tmp_path, {"curation": {"per_task": "longest"}})
+    with pytest.raises(ConfigError) as exc:
+        load_params(path)
+    assert str(exc.value) == f"{path}: curation.per_task: 'longest' is not one of shortest|first|random|all"
+
+
+def test_relative_path_in_message(tmp_path, monkeypatch):
+    _write(tmp_path, {"curation": {"per_task": "longest"}})
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as exc:
+        load_params("params.yaml")
+    assert str(exc.value) == "params.yaml: curation.per_task: 'longest' is not one of shortest|first|random|all"
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"curation": {"perTask": "first"}}, "curation.perTask: unknown key"),
+    ({"bogus": 1}, "bogus: unknown key"),
+    ({"sampling": {"k": 0}}, "sampling.k: must be >= 1, got 0"),
+    ({"sampling": {"k": 2.5}}, "sampling.k: must be an integer, got 2.5"),
+    ({"sampling": {"top_p": 1.5}}, "sampling.top_p: must be <= 1, got 1.5"),
+    ({"curation": {"accumulate": "yes"}}, "curation.accumulate: must be true or false, got 'yes'"),
+    ({"curation": {"filter": "some"}}, "curation.filter: 'some' is not one of valid|none"),
+    ({"training": {"method": "qlora"}}, "training.method: 'qlora' is not one of lora|full"),
+    ({"training": {"init_from": "scratch"}}, "training.init_from: 'scratch' is not one of base|previous"),
+    ({"training": {"target_modules": "q_proj"}}, "training.target_modules: must be a list of string, got 'q_proj'"),
+    ({"threads": 0}, "threads: must be >= 1, got 0"),
+    ({"generations": [{"gen": 2, "prev": 1}]}, "generations[0]: expected {gen: 1, prev: 0}"),
+    ({"generations": [{"gen": 1}]}, "generations[0].prev: missing"),
+    ({"model": {"source": "local"}}, "model.path: required when model.source is 'local'"),
+    ({"evaluation": {"split": "deploy"}}, "evaluation.split: 'deploy' is the deployment split"),
+    ({"tasks": {"splits": [{"name": "train"}, {"name": "test"}]}, "sampling": {"split": "deploy"}},
+     "sampling.split: 'deploy' is not a split of the task set (tasks.splits has test, train)"),
+])
+def test_errors_name_the_key(data, message):
+    with pytest.raises(ConfigError) as exc:
+        params_from_dict(data)
+    assert message in str(exc.value)
+    assert "\n" not in str(exc.value)
+
+
+def test_overrides_like_dvc_exp_set_param(tmp_path):
+    path = _write(tmp_path, {"curation": {"per_task": "shortest"}})
+    p = load_params(path, overrides={"curation.per_task": "first", "sampling.k": 2})
+    assert p.curation.per_task == "first" and p.sampling.k == 2
+    assert set_dotted({"a": {"b": 1}}, "a.c", 2) == {"a": {"b": 1, "c": 2}}
+
+
+def test_bad_yaml_names_line(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("threads: 1\ncuration: [unclosed\n")
+    with pytest.raises(ConfigError) as exc:
+        load_params(path)
+    assert str(exc.value).startswith(f"{path}:")
+
+
+def test_every_field_documented():
+    rows = describe()
+    assert rows, "no fields"
+    for key, _type, text in rows:
+        assert text and "\n" not in text, f"{key} has no one-line doc"
+
+
+def test_configs_are_frozen():
+    p = params_from_dict({})
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        p.curation.per_task = "first"  # type: ignore[misc]
