@@ -11,3 +11,14 @@ fi
 # torch first and pinned: the local CPU build. Any looser spec pulls gigabytes of CUDA wheels.
 .venv/bin/python -m pip install -q "torch==${TORCH_VERSION:-2.13.0}"
 .venv/bin/python -m pip install -q -e ".[test]"
+# Pipeline: Dagster in .venv (the `pipeline` extra).
+.venv/bin/python -m pip install -q -e ".[pipeline]"
+.venv/bin/python -m pip check
+# DVC in its own venv: its hydra-core pins antlr4-python3-runtime 4.9 while Dagster's selection parser
+# needs 4.13 (one shared env breaks every Dagster selection string). iterdeploy/dvc.py runs it as a subprocess.
+if [ ! -x .venv-dvc/bin/python ]; then
+  "$PY" -m venv .venv-dvc
+  .venv-dvc/bin/python -m pip install -q --upgrade pip
+fi
+.venv-dvc/bin/python -m pip install -q "dvc==${DVC_VERSION:-3.67.1}"
+.venv-dvc/bin/python -m pip check
