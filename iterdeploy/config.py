@@ -62,6 +62,7 @@ class ModelConfig:
 @dataclass(frozen=True)
 class BootstrapConfig:
     split: str = _f("train", "task split whose reference plans teach the embedded model (generation 0)")
+    renamings: int = _f(4, "object renamings per reference plan (more object tokens seen in training)", ge=1)
     epochs: float = _f(3.0, "passes over the bootstrap examples (ignored when max_steps > 0)", gt=0)
     max_steps: int = _f(0, "stop after this many optimizer steps (0: no limit, use epochs)", ge=0)
     lr: float = _f(3e-3, "peak learning rate", gt=0)
@@ -71,6 +72,7 @@ class BootstrapConfig:
     weight_decay: float = _f(0.0, "AdamW weight decay", ge=0)
     scheduler: str = _f("linear", "learning-rate schedule after warm-up (linear, cosine, constant, ...)")
     max_length: int = _f(4096, "examples longer than this many tokens are dropped", ge=1)
+    position_offset: int = _f(0, "random position-id shift per example in [0, n] (helps 'rope'; 0: off)", ge=0)
     seed: int = _f(0, "seed for initialisation and example order", ge=0)
 
 
@@ -111,6 +113,7 @@ class TrainingConfig:
     weight_decay: float = _f(0.0, "AdamW weight decay", ge=0)
     scheduler: str = _f("linear", "learning-rate schedule after warm-up (linear, cosine, constant, ...)")
     max_length: int = _f(4096, "examples longer than this many tokens are dropped", ge=1)
+    position_offset: int = _f(0, "random position-id shift per example in [0, n] (helps 'rope'; 0: off)", ge=0)
     seed: int = _f(0, "seed for initialisation and example order (combined with the generation)", ge=0)
 
 

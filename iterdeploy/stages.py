@@ -234,7 +234,8 @@ def _train_config(ctx: Context, section, method: str, gen: int):
         "method": method, "lr": section.lr, "epochs": section.epochs, "batch_size": section.batch_size,
         "grad_accum": section.grad_accum, "warmup_ratio": section.warmup_ratio,
         "weight_decay": section.weight_decay, "scheduler": section.scheduler, "max_length": section.max_length,
-        "max_steps": section.max_steps or None, "seed": derive_seed(section.seed, "train", gen),
+        "max_steps": section.max_steps or None, "position_offset": section.position_offset,
+        "seed": derive_seed(section.seed, "train", gen),
         "threads": ctx.n_threads,
     }
     if method == "lora":
@@ -253,14 +254,17 @@ def _sampling_config(ctx: Context, *, k: int, temperature: float, top_p: float, 
                           progress=ctx.progress)
 
 
-def _examples(ctx: Context, fmt, rows: pd.DataFrame, tasks: _Tasks, plan_col: str) -> list[tuple[str, str]]:
+def _examples(ctx: Context, fmt, rows: pd.DataFrame, tasks: _Tasks, plan_col: str,
+              renamings: int = 1) -> list[tuple[str, str]]:
+    """(prompt, completion) per row; renaming 0 is the prompt deployment and evaluation use."""
     out = []
     for _, r in rows.iterrows():
         task = tasks.get(r)
         steps = [ln.split(";", 1)[0].strip() for ln in str(r[plan_col]).splitlines()]
         steps = [s for s in steps if s]
-        seed = prompt_seed(r["task_id"])
-        out.append((fmt.prompt(task, seed), fmt.completion(task, steps, seed)))
+        for k in range(renamings):
+            seed = prompt_seed(r["task_id"]) if k == 0 else derive_seed("renaming", r["task_id"], k)
+            out.append((fmt.prompt(task, seed), fmt.completion(task, steps, seed)))
     return out
 
 
@@ -278,7 +282,7 @@ def _bootstrap(ctx: Context) -> dict:
     cfg = EmbeddedModelConfig.from_dict(p.model.embedded, "model.embedded")
     tokenizer = build_tokenizer(list(cfg.domains), cfg.max_objects)
     fmt = get_format(p.model.prompt_format, tokenizer)
-    examples = _examples(ctx, fmt, rows, _Tasks(ctx), "plan")
+    examples = _examples(ctx, fmt, rows, _Tasks(ctx), "plan", p.bootstrap.renamings)
     out = ctx.layout.checkpoint(0)
     ctx.log(f"gen_000 checkpoint: bootstrapping the embedded model on {len(examples)} reference plans "
             f"(split {p.bootstrap.split})")

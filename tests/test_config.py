@@ -106,3 +106,32 @@ def test_configs_are_frozen():
     p = params_from_dict({})
     with pytest.raises(dataclasses.FrozenInstanceError):
         p.curation.per_task = "first"  # type: ignore[misc]
+
+
+def test_checked_in_dvc_yaml_is_generated_from_params():
+    """dvc.yaml is generated (DVC has no loops): the checked-in file must be exactly the generator's output."""
+    from iterdeploy.dvc import render_dvc_yaml
+    from iterdeploy.stages import load_config
+
+    assert (REPO / "dvc.yaml").read_text() == render_dvc_yaml(load_config(REPO / "params.yaml")), \
+        "dvc.yaml is stale: run `iterdeploy dvcgen` and commit it"
+
+
+def test_dvc_yaml_declares_params_metrics_plots():
+    from iterdeploy.dvc import render_dvc_yaml
+
+    p = params_from_dict({"generations": [{"gen": 1, "prev": 0}, {"gen": 2, "prev": 1}]})
+    doc = yaml.safe_load(render_dvc_yaml(p))
+    stages = doc["stages"]
+    assert list(stages) == ["gen_000-checkpoint", "gen_000-evaluation"] + [
+        f"gen_{g:03d}-{a}" for g in (1, 2)
+        for a in ("samples", "validated_plans", "curated_dataset", "checkpoint", "evaluation")]
+    assert stages["gen_002-curated_dataset"]["params"] == ["curation"]
+    assert "runs/gen_001/curated_dataset.parquet" in stages["gen_002-curated_dataset"]["deps"]
+    assert stages["gen_002-samples"]["deps"] == ["data/tasks", "runs/gen_001/checkpoint"]
+    assert stages["gen_002-evaluation"]["metrics"] == ["runs/gen_002/metrics.json"]
+    assert stages["gen_002-samples"]["cmd"] == "iterdeploy stage samples --gen 2"
+    assert any("runs/gen_002/history.json" in (x if isinstance(x, dict) else {x: 0}) for x in doc["plots"])
+    local = params_from_dict({"model": {"source": "local", "path": "/models/qwen"}})
+    g0 = yaml.safe_load(render_dvc_yaml(local))["stages"]["gen_000-checkpoint"]
+    assert g0.get("always_changed") is True and "deps" not in g0
