@@ -1,0 +1,107 @@
+"""Tokenizer and model folders: save/load round trips, the NoPE position encoding, loading any local LM."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+
+import torch  # noqa: E402
+from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
+
+from iterdeploy.errors import ConfigError  # noqa: E402
+from iterdeploy.model import EmbeddedModelConfig, build_tokenizer, build_vocabulary, load_model  # noqa: E402
+from iterdeploy.model.embedded import new_embedded_model  # noqa: E402
+from iterdeploy.model.tiny import build_tiny_chat_model  # noqa: E402
+from iterdeploy.model.tokenizer import SPECIAL, encode_prompt, save_tokenizer  # noqa: E402
+
+torch.set_num_threads(1)
+DOMAINS = ["blocksworld", "ferry", "miconic", "spanner"]
+SMALL = EmbeddedModelConfig(hidden=32, layers=2, heads=2, intermediate=64, max_objects=16)
+
+
+def test_vocabulary_covers_the_domains_and_stays_small():
+    vocab = build_vocabulary(DOMAINS, max_objects=32)
+    assert vocab[:4] == list(SPECIAL) and len(vocab) == len(set(vocab))
+    for word in ["arm-empty", "on-table", "unstack", "sail", "at-ferry", "lift-at", "depart", "pickup_spanner",
+                 "tighten_nut", "object32", "car1", "floor17", "spanner5", "nut3", "man1", "location9", ";", "end"]:
+        assert word in vocab
+    assert "object33" not in vocab and len(vocab) < 400
+    with pytest.raises(ConfigError):
+        build_vocabulary(["blocksworld"], max_objects=0)
+
+
+def test_tokenizer_saves_and_loads_with_auto_tokenizer(tmp_path):
+    tok = build_tokenizer(DOMAINS, max_objects=16)
+    save_tokenizer(tok, tmp_path)
+    again = AutoTokenizer.from_pretrained(tmp_path, local_files_only=True)
+    text = "blocksworld init clear object3 on object3 object1 arm-empty goal on object1 object3 plan unstack object3 object1 ; end"
+    assert again(text)["input_ids"] == tok(text)["input_ids"]
+    assert tok.unk_token_id not in tok(text)["input_ids"]
+    assert again.decode(again(text)["input_ids"]) == text
+    assert (again.bos_token, again.eos_token, again.pad_token) == ("<s>", "</s>", "<pad>")
+    assert encode_prompt(again, "init goal plan")[0] == again.bos_token_id
+    assert json.loads((tmp_path / "tokenizer_config.json").read_text())["tokenizer_class"] == "PreTrainedTokenizerFast"
+
+
+def test_embedded_model_round_trip_gives_identical_logits(tmp_path):
+    tok = build_tokenizer(DOMAINS, SMALL.max_objects)
+    model = new_embedded_model(SMALL, tok, seed=3).eval()
+    model.save_pretrained(tmp_path, safe_serialization=True)
+    save_tokenizer(tok, tmp_path)
+    assert (tmp_path / "model.safetensors").is_file()
+    assert json.loads((tmp_path / "config.json").read_text())["architectures"] == ["LlamaForCausalLM"]
+    loaded = AutoModelForCausalLM.from_pretrained(tmp_path, local_files_only=True, use_safetensors=True).eval()
+    ids = torch.randint(4, len(tok), (2, 30))
+    with torch.no_grad():
+        assert torch.equal(model(ids).logits, loaded(ids).logits)
+    via_ours, tok2 = load_model(tmp_path)
+    with torch.no_grad():
+        assert torch.equal(model(ids).logits, via_ours(ids).logits)
+    assert tok2.get_vocab() == tok.get_vocab()
+    assert set(loaded.generation_config.eos_token_id) == {tok.eos_token_id, tok.get_vocab()["end"]}
+
+
+def test_nope_logits_do_not_depend_on_positions_but_rope_logits_do():
+    tok = build_tokenizer(["blocksworld"], 8)
+    ids = torch.randint(4, len(tok), (2, 40))
+    # A uniform shift changes nothing even under RoPE (it encodes relative positions), so the positions
+    # are also stretched and given random gaps: NoPE must not notice, RoPE must.
+    gaps = torch.randint(1, 50, (1, 40), generator=torch.Generator().manual_seed(0))
+    shifted = 5000 + gaps.cumsum(-1)
+    nope = new_embedded_model(SMALL, tok, seed=0).eval()
+    rope = new_embedded_model(EmbeddedModelConfig(**{**SMALL.to_dict(), "position_encoding": "rope",
+                                                     "domains": ("blocksworld",)}), tok, seed=0).eval()
+    with torch.no_grad():
+        assert torch.allclose(nope(ids).logits, nope(ids, position_ids=shifted).logits, atol=1e-6, rtol=0)
+        assert (rope(ids).logits - rope(ids, position_ids=shifted).logits).abs().max() > 1e-4
+
+
+def test_embedded_config_checks_its_fields():
+    assert EmbeddedModelConfig.from_dict({"hidden": 64, "domains": ["ferry"]}).domains == ("ferry",)
+    with pytest.raises(ConfigError, match="unknown key"):
+        EmbeddedModelConfig.from_dict({"hiden": 64})
+    with pytest.raises(ConfigError, match="divisible"):
+        EmbeddedModelConfig(hidden=30, heads=4)
+    with pytest.raises(ConfigError, match="position_encoding"):
+        EmbeddedModelConfig(position_encoding="alibi")
+
+
+def test_any_local_chat_model_folder_loads(tmp_path):
+    folder = build_tiny_chat_model(tmp_path / "chat")
+    model, tok = load_model(folder)
+    assert tok.chat_template and tok.bos_token_id is None and tok.eos_token == "<|im_end|>"
+    prompt = tok.apply_chat_template([{"role": "user", "content": "(define (problem p))"}], tokenize=False,
+                                     add_generation_prompt=True)
+    ids = encode_prompt(tok, prompt)
+    assert ids == tok(prompt, add_special_tokens=False)["input_ids"]  # no bos to add, none added
+    with torch.no_grad():
+        assert model(torch.tensor([ids])).logits.shape[-1] == len(tok)
+    with pytest.raises(ConfigError, match="not found"):
+        load_model(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ConfigError, match="not a model folder"):
+        load_model(tmp_path / "empty")
