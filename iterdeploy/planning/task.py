@@ -79,6 +79,23 @@ class _CompiledSchema:
         self.build = eval(f"lambda b: ({code})", {"frozenset": frozenset, "EMPTY": frozenset()})
 
 
+_schema_cache: dict[int, tuple[Domain, dict[str, _CompiledSchema]]] = {}
+
+
+def _compiled_schemas(domain: Domain) -> dict[str, _CompiledSchema]:
+    """The domain's compiled schemas, shared by all its tasks (compiling costs ~0.1 ms per action).
+    Keyed by identity; the entry keeps the domain alive, so an id is never reused while cached."""
+    hit = _schema_cache.get(id(domain))
+    if hit is not None and hit[0] is domain:
+        return hit[1]
+    if len(_schema_cache) >= 64:  # domains read from text one by one (tests) must not pile up
+        del _schema_cache[next(iter(_schema_cache))]
+    constants = tuple(domain.constants)
+    schemas = {name: _CompiledSchema(s, constants) for name, s in domain.actions.items()}
+    _schema_cache[id(domain)] = (domain, schemas)
+    return schemas
+
+
 class Task:
     """A planning task: objects with their types, compiled actions, initial state and goal."""
 
@@ -94,7 +111,7 @@ class Task:
                 closures[t] = domain.type_closure(t)
             self.object_types[obj] = closures[t]
         self._constants = tuple(domain.constants)
-        self._schemas = {name: _CompiledSchema(s, self._constants) for name, s in domain.actions.items()}
+        self._schemas = _compiled_schemas(domain)
         self.init: frozenset[Atom] = problem.init
         self.goal_pos: frozenset[Atom] = frozenset((g.predicate,) + g.args for g in problem.goal if g.positive)
         self.goal_neg: frozenset[Atom] = frozenset((g.predicate,) + g.args for g in problem.goal if not g.positive)
@@ -110,7 +127,7 @@ class Task:
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
-        self._schemas = {name: _CompiledSchema(s, self._constants) for name, s in self.domain.actions.items()}
+        self._schemas = _compiled_schemas(self.domain)
         self._ground, self._ground_text = {}, {}
 
     @property
