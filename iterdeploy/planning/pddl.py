@@ -10,9 +10,11 @@ tested against; this one exists because it is two orders of magnitude faster.
 from __future__ import annotations
 
 import gc
+from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import chain
+from operator import itemgetter
 from pathlib import Path
 
 from iterdeploy.errors import PDDLError
@@ -373,20 +375,23 @@ def _problem_from(src: Source, top: list, domain: Domain) -> Problem:
 
 
 def _bulk_init(nodes: list, domain: Domain, objects: dict[str, str]) -> set[tuple[str, ...]] | None:
-    """The initial state, checked with a few whole-set operations; None if any atom is suspect."""
-    if not all(isinstance(a, list) and a for a in nodes):
+    """The initial state, checked with whole-collection operations that run in C (map, zip,
+    Counter) rather than a Python loop per atom; None if anything is off, to go atom by atom."""
+    if set(map(type, nodes)) - {list}:
         return None
     try:
-        atoms = {tuple(a) for a in nodes if a[0] != EQUALITY}
-        heads = {a[0] for a in atoms}
-    except TypeError:  # a nested list where a name should be
+        atoms = set(map(tuple, nodes))
+        heads = list(map(itemgetter(0), atoms))
+    except (TypeError, IndexError):  # a nested list where a name should be (or `(= ...)`), or `()`
         return None
     predicates = domain.predicates
-    if not heads <= predicates.keys():
-        return None
-    arity = {p: len(predicates[p]) + 1 for p in heads}
-    if any(len(a) != arity[a[0]] for a in atoms):
-        return None
-    if not set(chain.from_iterable(a[1:] for a in atoms)) <= objects.keys():
-        return None
+    for head, length in set(zip(heads, map(len, atoms))):
+        if head not in predicates or length != len(predicates[head]) + 1:
+            return None
+    # Every name outside the head position must be an object: a name that is not an object
+    # may occur only as often as it heads an atom.
+    as_head = Counter(heads)
+    for name, count in Counter(chain.from_iterable(atoms)).items():
+        if name not in objects and count != as_head.get(name, 0):
+            return None
     return atoms
