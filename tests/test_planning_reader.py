@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from conftest import IPC_DOMAINS, IPC_ROOT
 from iterdeploy.errors import PDDLError
-from iterdeploy.planning import load_task, task_from_text
+from iterdeploy.planning import load_task, task_from_text, validate
 from iterdeploy.planning.pddl import read_domain, read_problem
 from iterdeploy.planning.sexpr import Source, parse_fast, parse_located
 
@@ -151,6 +151,9 @@ def test_either_types_comments_and_case():
     assert task.object_types["tom"] >= {"cat", "animal", "object"}
     assert task.parameter_types("feed")[0] == {"cat", "dog"}
     assert task.init == {("full", "b1"), ("full", "b2")}
+    assert validate(task, "(feed tom b1)\n(FEED Rex b2)\n").valid
+    verdict = validate(task, "(feed b1 b2)\n")
+    assert verdict.error == "type_mismatch" and "cat|dog" in verdict.message
 
 
 # --------------------------------------------------------------------------- the two S-expression parsers

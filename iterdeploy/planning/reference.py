@@ -9,10 +9,12 @@ people, and some plans make it abort (an unknown action: "Bad operator in plan!"
 or crash (too few arguments; a malformed plan after one with stray words). So
 `val_validate` reads its output plan by plan, and when VAL stops in the middle of
 a batch it checks the plan it stopped at on its own (a plan VAL cannot check is
-invalid) and goes on with the rest in a new call. Known quirks of VAL's plan
-reader, pinned in tests/test_validator_reference.py: it stops reading a plan at
-the first bare word (so trailing prose is ignored), and it ignores extra
-arguments of an action.
+invalid) and goes on with the rest in a new call. VAL runs under `stdbuf -oL`
+(coreutils) so that a crash does not swallow what it said about earlier plans;
+without stdbuf, a crash on the first plan of a call is reported as a failure.
+Known quirks of VAL's plan reader, pinned in tests/test_validator_reference.py:
+it stops reading a plan at the first bare word (so trailing prose is ignored),
+skips a stray ')', and ignores extra arguments of an action.
 """
 
 from __future__ import annotations
