@@ -71,14 +71,52 @@ def run(args: Sequence[str], cwd: str | Path = ".", dvc: str | None = None, chec
                               stdout=subprocess.PIPE if capture else None,
                               stderr=subprocess.PIPE if capture else None)
         text = (proc.stdout or "") + (proc.stderr or "")
-        if proc.returncode != 0 and "Unable to acquire lock" in text and attempt < retries:
-            time.sleep(1 + attempt)
-            continue
+        if proc.returncode != 0 and attempt < retries:
+            if "is busy, it is being blocked by" in text and clear_stale_locks(cwd):
+                continue
+            if "Unable to acquire lock" in text or "is busy, it is being blocked by" in text:
+                time.sleep(1 + attempt)
+                continue
         break
     if check and proc.returncode != 0:
         detail = " ".join(((proc.stderr or "") + (proc.stdout or "")).split())[-400:]
         raise DvcError(f"`dvc {' '.join(args)}` failed (exit {proc.returncode}): {detail}", cwd)
     return proc
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    if cmdline.is_file():  # a recycled pid that is not dvc does not hold the lock
+        return b"dvc" in cmdline.read_bytes()
+    return True
+
+
+def clear_stale_locks(root: str | Path = ".") -> bool:
+    """Remove .dvc/tmp/rwlock when every process it names is gone (a dvc killed mid-stage leaves it
+    behind, and DVC then refuses to run: "... is busy ... manually remove rwlock"). True if removed."""
+    path = Path(root) / ".dvc" / "tmp" / "rwlock"
+    if not path.is_file():
+        return False
+    try:
+        info = json.loads(path.read_text() or "{}")
+    except ValueError:
+        info = {}
+    pids = set()
+    for mode in ("read", "write"):
+        for entries in (info.get(mode) or {}).values():
+            for e in entries if isinstance(entries, list) else [entries]:
+                if isinstance(e, dict) and isinstance(e.get("pid"), int):
+                    pids.add(e["pid"])
+    if any(_alive(pid) for pid in pids):
+        return False
+    path.unlink(missing_ok=True)
+    return True
 
 
 def commit(targets: Sequence[str], cwd: str | Path = ".", dvc: str | None = None) -> None:

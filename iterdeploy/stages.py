@@ -123,10 +123,11 @@ def manifest(ctx: Context, split: str | None = None) -> pd.DataFrame:
 
 
 class _Tasks:
-    """Compiled tasks of a manifest, loaded once each."""
+    """Compiled tasks of the task set, by task id, loaded once each."""
 
     def __init__(self, ctx: Context):
         self.root = ctx.path(str(ctx.layout.tasks))
+        self.rows = manifest(ctx).set_index("task_id")
         self.cache: dict[str, Any] = {}
 
     def get(self, row) -> Any:
@@ -134,7 +135,11 @@ class _Tasks:
 
         tid = row["task_id"]
         if tid not in self.cache:
-            self.cache[tid] = load_taskset_task(self.root, row)
+            if tid not in self.rows.index:
+                raise IterdeployError(f"task {tid!r} is not in the task set", self.root)
+            paths = self.rows.loc[tid]
+            self.cache[tid] = load_taskset_task(self.root, {"domain_path": paths["domain_path"],
+                                                            "problem_path": paths["problem_path"]})
         return self.cache[tid]
 
 
@@ -178,15 +183,25 @@ def pin_taskset(ctx: Context, dvc_exe: str | None = None, repin: bool = False) -
         dvc.run(["add", folder], cwd=ctx.root, dvc=dvc_exe)
         return {**info, "pinned": True}
     st = dvc.status([pin.name], cwd=ctx.root, dvc=dvc_exe)
-    if st:
+    changes = [c for entry in st.get(pin.name, []) for c in (entry.get("changed outs") or {}).values()]
+    other = [e for e in st.get(pin.name, []) if "changed outs" not in e]
+    mismatch = other or any(c != "not in cache" for c in changes)
+    if not mismatch and changes:
+        # Without the objects in the local cache (a fresh clone), DVC cannot compare: hash the folder by
+        # committing it, and put the pin back if the hash differs.
+        before = pin.read_bytes()
+        dvc.run(["commit", "-f", pin.name], cwd=ctx.root, dvc=dvc_exe)
+        after = dvc.read_pin(ctx.root).get("md5")
+        pin.write_bytes(before)
+        mismatch = after != dvc.read_pin(ctx.root).get("md5")
+        st = {pin.name: [{"changed outs": {folder: f"hashes to {after}"}}]} if mismatch else {}
+    if mismatch:
         raise IterdeployError(
             f"{ctx.params.paths.tasks} does not match the pin in {pin.name} ({json.dumps(st)}). If you changed "
             "`tasks` in params.yaml, re-pin (`iterdeploy run --repin`); otherwise the generators no longer "
             "reproduce the pinned task set", pin.name)
-    if info["built"]:
-        # A fresh clone rebuilt the set: put it in the local DVC cache too (the pin itself is unchanged).
-        dvc.run(["commit", "-f", pin.name], cwd=ctx.root, dvc=dvc_exe)
-        ctx.log(f"taskset: rebuilt {ctx.params.paths.tasks}; it matches {pin.name}")
+    if changes:
+        ctx.log(f"taskset: {ctx.params.paths.tasks} matches {pin.name} (added to the local DVC cache)")
     return {**info, "pinned": False}
 
 
@@ -322,6 +337,13 @@ def _settle(src: Path, dest: Path) -> dict:
     if card.is_file():
         data = _strip_volatile(json.loads(card.read_text()), found)
         card.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    adapter = dest / "adapter_config.json"
+    if adapter.is_file():
+        # peft keeps target_modules as a set: its order follows Python's per-process string hashing.
+        config = json.loads(adapter.read_text())
+        if isinstance(config.get("target_modules"), list):
+            config["target_modules"] = sorted(config["target_modules"])
+            adapter.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     return found
 
 
@@ -438,9 +460,7 @@ def _verdict_columns(fmt, tasks: _Tasks, rows: pd.DataFrame, completion_col: str
 def validated_plans(ctx: Context, gen: int) -> dict:
     """Every sample with its typed verdict (valid, error kind, step, line, atoms, message) and plan length."""
     smp = pd.read_parquet(ctx.path(ctx.layout.samples(gen)))
-    man = manifest(ctx).set_index("task_id")
-    rows = smp.join(man[["domain_path", "problem_path"]], on="task_id")
-    verdicts = _verdict_columns(prompt_format(ctx), _Tasks(ctx), rows)
+    verdicts = _verdict_columns(prompt_format(ctx), _Tasks(ctx), smp)
     df = pd.concat([smp.drop(columns=["prompt"]), verdicts], axis=1)
     write_parquet(ctx.path(ctx.layout.validated(gen)), df)
     solved = int(df.loc[df["valid"], "task_id"].nunique())
@@ -494,7 +514,7 @@ def evaluation(ctx: Context, gen: int) -> dict:
         frames.append(sample(mdir, prompts, cfg).assign(mode="sample"))
     raw = pd.concat(frames, ignore_index=True)
     meta = rows.set_index("task_id")
-    raw = raw.join(meta[["domain", "size", "reference_length", "domain_path", "problem_path"]], on="task_id")
+    raw = raw.join(meta[["domain", "size", "reference_length"]], on="task_id")
     verdicts = _verdict_columns(fmt, tasks, raw)
     results = evalmetrics.typed_results(pd.concat([raw, verdicts], axis=1))
     prev_results, prev_history = None, []

@@ -78,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
     path, changed = dvc.write_dvc_yaml(params, root)
     if changed:
         _say(f"regenerated {path.name} from params.yaml ({len(params.gens)} generations); commit it with git")
+    if dvc.clear_stale_locks(root):
+        _say("removed a stale DVC lock left by an interrupted run")
     pin_taskset(Context(root=root, params=params, log=_say), exe, args.repin)
     cmd = [exe, "repro", *(["--force"] if args.force else []), *(["--dry"] if args.dry else []), *args.targets]
     _say(f"dvc repro ({len(params.gens)} generations; done stages are skipped)")

@@ -1,0 +1,193 @@
+"""End to end: two tiny generations through Dagster (in process) and through `iterdeploy run` (dvc repro)
+in a temporary git + DVC repository give byte-identical artifacts; a killed run resumes without redoing
+finished stages; lineage reads the result.
+
+Slow (about two minutes on 2 cores): marked `slow`, still run in CI.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+pytestmark = pytest.mark.slow
+
+
+def tiny_params() -> dict:
+    """params.yaml with a tiny task set, model and step counts; filter 'none' so that an untrained model
+    still yields training data and the LoRA fine-tuning path runs."""
+    p = yaml.safe_load((REPO / "params.yaml").read_text())
+    p["tasks"]["splits"] = [
+        {"name": "train", "domain": "blocksworld", "sizes": [3], "per_size": 6},
+        {"name": "train", "domain": "ferry", "sizes": [3], "per_size": 6},
+        {"name": "deploy", "domain": "blocksworld", "sizes": [3, 4], "per_size": 2},
+        {"name": "deploy", "domain": "ferry", "sizes": [3], "per_size": 2},
+        {"name": "test", "domain": "blocksworld", "sizes": [3], "per_size": 2},
+        {"name": "test", "domain": "ferry", "sizes": [3], "per_size": 2},
+    ]
+    p["model"]["embedded"] = {"hidden": 32, "layers": 1, "heads": 2, "intermediate": 64, "max_positions": 512,
+                              "domains": ["blocksworld", "ferry"]}
+    p["bootstrap"].update(max_steps=4, batch_size=8, renamings=1)
+    p["sampling"].update(k=2, max_new_tokens=40, batch_size=8)
+    p["curation"].update(filter="none")
+    p["training"].update(max_steps=2, batch_size=4, lora_r=2, lora_alpha=4)
+    p["evaluation"].update(k=2, max_new_tokens=40, batch_size=8)
+    p["generations"] = [{"gen": 1, "prev": 0}, {"gen": 2, "prev": 1}]
+    p["threads"] = 1
+    return p
+
+
+def _git(root: Path, *args: str) -> None:
+    subprocess.run(["git", *args], cwd=root, check=True, capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    from iterdeploy import dvc
+    from iterdeploy.stages import load_config
+
+    try:
+        dvc.find_dvc()
+    except dvc.DvcError as exc:
+        pytest.fail(str(exc))
+    root = tmp_path_factory.mktemp("project")
+    (root / "params.yaml").write_text(yaml.safe_dump(tiny_params(), sort_keys=False))
+    _git(root, "init", "-q")
+    _git(root, "config", "user.email", "ci@example.invalid")
+    _git(root, "config", "user.name", "ci")
+    dvc.init_repo(root)
+    dvc.write_dvc_yaml(load_config(root / "params.yaml"), root)
+    return root
+
+
+def _lock_outs(root: Path) -> dict[str, str]:
+    from iterdeploy.dvc import read_lock
+
+    return {o["path"]: o["md5"] for s in read_lock(root)["stages"].values() for o in s.get("outs", [])}
+
+
+def _file_hashes(root: Path) -> dict[str, str]:
+    from iterdeploy.artifacts import file_hash
+
+    return {p.relative_to(root).as_posix(): file_hash(p) for p in sorted((root / "runs").rglob("*"))
+            if p.is_file() and p.name not in ("timings.json", ".gitignore")}
+
+
+@pytest.fixture(scope="module")
+def dagster_run(project):
+    from dagster_project.definitions import build_definitions
+
+    defs = build_definitions(project)
+    result = defs.get_implicit_global_asset_job_def().execute_in_process()
+    return result
+
+
+def test_dagster_materializes_the_chain(project, dagster_run):
+    from iterdeploy import dvc
+
+    assert dagster_run.success
+    mats = {e.event_specific_data.materialization.asset_key.to_user_string():
+            e.event_specific_data.materialization.metadata for e in dagster_run.get_asset_materialization_events()}
+    assert {"taskset", "gen_000/checkpoint", "gen_000/evaluation", "gen_002/evaluation"} <= set(mats)
+    assert len(mats) == 13
+    checks = {(e.asset_key.to_user_string(), e.check_name): e for e in dagster_run.get_asset_check_evaluations()}
+    assert set(checks) == {(f"gen_00{g}/{a}", c) for g in (1, 2) for a, c in
+                           (("curated_dataset", "non_empty_and_valid"), ("evaluation", "not_worse_than_previous"))}
+    # filter 'none' keeps invalid plans, which the ERROR check reports
+    assert checks[("gen_001/curated_dataset", "non_empty_and_valid")].metadata["rows"].value > 0
+    # metadata: the DVC hash and the plot
+    assert mats["gen_002/curated_dataset"]["dvc_md5"].value == _lock_outs(project)[
+        "runs/gen_002/curated_dataset.parquet"]
+    assert mats["gen_002/evaluation"]["plot"].value.startswith("![progress")
+    # Dagster left DVC in step: pinned task set, every stage recorded, nothing to reproduce
+    assert (project / "data.dvc").is_file()
+    assert dvc.status(cwd=project) == {}
+    model_card = json.loads((project / "runs/gen_002/checkpoint/model_card.json").read_text())
+    assert model_card["kind"] == "finetune-lora" and "wall_time_s" not in model_card
+
+
+def test_lineage_of_the_dagster_run(project, dagster_run):
+    import pandas as pd
+
+    from iterdeploy.cli import main
+    from iterdeploy.lineage import pipeline_lineage, task_lineage
+    from iterdeploy.stages import load_config
+
+    params = load_config(project / "params.yaml")
+    lin = pipeline_lineage(project, params)
+    assert lin["complete"] and lin["inconsistent_links"] == []
+    g2 = lin["generations"][2]
+    assert [n["md5"] for n in g2["chain"]][1] == _lock_outs(project)["runs/gen_002/samples.parquet"]
+    cur = pd.read_parquet(project / "runs/gen_002/curated_dataset.parquet")
+    task = str(cur["task_id"].iloc[0])
+    info = task_lineage(project, params, task)
+    assert info["split"] == "deploy" and info["training_plans"]
+    assert {p["trained_generation"] for p in info["training_plans"]} <= {1, 2}
+    assert main(["lineage", "--root", str(project), "--task", task]) == 0
+    assert main(["lineage", "--root", str(project)]) == 0
+
+
+def _run_cli(root: Path, *args: str, kill_on: str | None = None) -> tuple[int, str]:
+    """`iterdeploy run` in a child process group; with kill_on, SIGKILL the group when that text appears."""
+    cmd = [sys.executable, "-m", "iterdeploy", "run", "--root", str(root), *args]
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen(cmd, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=env, start_new_session=True)
+    out = []
+    deadline = time.monotonic() + 600
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        out.append(line)
+        if kill_on and kill_on in line:
+            os.killpg(proc.pid, signal.SIGKILL)
+            break
+        if time.monotonic() > deadline:
+            os.killpg(proc.pid, signal.SIGKILL)
+            pytest.fail("iterdeploy run took over 10 minutes:\n" + "".join(out[-40:]))
+    proc.wait()
+    proc.stdout.close()
+    return proc.returncode, "".join(out)
+
+
+def test_dvc_repro_gives_identical_artifacts_and_resumes(project, dagster_run):
+    from iterdeploy import dvc
+
+    assert dagster_run.success
+    lock_dagster = _lock_outs(project)
+    files_dagster = _file_hashes(project)
+    # Start over without any trace of the Dagster run: no outputs, no lock, no DVC cache (no run-cache).
+    shutil.rmtree(project / "runs")
+    (project / "dvc.lock").unlink()
+    shutil.rmtree(project / ".dvc" / "cache", ignore_errors=True)
+
+    # Interrupt the loop hard while generation 1 is sampling...
+    code, out = _run_cli(project, kill_on="Running stage 'gen_001-validated_plans'")
+    assert code != 0, out
+    assert "gen_000-evaluation" in out
+    # ...and run it again: finished stages are skipped, the rest completes.
+    code, out = _run_cli(project)
+    assert code == 0, out[-3000:]
+    assert "Stage 'gen_000-checkpoint' didn't change, skipping" in out
+    assert "Stage 'gen_001-samples' didn't change, skipping" in out
+    assert "Running stage 'gen_001-validated_plans'" in out
+    assert "dvc status: clean" in out
+    assert dvc.status(cwd=project) == {}
+    # Same bytes whichever tool ran it.
+    assert _lock_outs(project) == lock_dagster
+    assert _file_hashes(project) == files_dagster
+    # A second run does nothing.
+    code, out = _run_cli(project)
+    assert code == 0 and "Running stage" not in out
