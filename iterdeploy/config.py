@@ -315,12 +315,12 @@ def params_from_dict(data: Any, checkers: Mapping[str, Checker] | None = None) -
     """Build and check `Params` from a plain mapping. `checkers` maps a dotted key to a callable
     that checks that raw sub-mapping and raises ConfigError (with a dotted key) when it is bad."""
     params = _build(Params, data, "")
-    _check_params(params)
-    for key, check in (checkers or {}).items():
+    for key, check in (checkers or {}).items():  # each section's own rules first, then how they fit together
         value: Any = params
         for part in key.split("."):
             value = getattr(value, part)
         check(value)
+    _check_params(params)
     return params
 
 

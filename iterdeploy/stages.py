@@ -53,7 +53,11 @@ def _check_tasks(tasks: dict) -> None:
 def _check_embedded(embedded: dict) -> None:
     from iterdeploy.model import EmbeddedModelConfig
 
-    EmbeddedModelConfig.from_dict(embedded, "model.embedded")
+    try:
+        EmbeddedModelConfig.from_dict(embedded, "model.embedded")
+    except ConfigError as exc:  # name the params key, not the class
+        cause = exc.cause.replace("EmbeddedModelConfig.", "model.embedded.")
+        raise ConfigError(cause if cause.startswith("model.embedded") else f"model.embedded: {cause}") from None
 
 
 CHECKERS = {"tasks": _check_tasks, "model.embedded": _check_embedded}

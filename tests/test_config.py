@@ -135,3 +135,21 @@ def test_dvc_yaml_declares_params_metrics_plots():
     local = params_from_dict({"model": {"source": "local", "path": "/models/qwen"}})
     g0 = yaml.safe_load(render_dvc_yaml(local))["stages"]["gen_000-checkpoint"]
     assert g0.get("always_changed") is True and "deps" not in g0
+
+
+@pytest.mark.parametrize("section, value, message", [
+    ("tasks", {"seed": 0, "splits": [{"name": "train", "domain": "chess", "sizes": [3], "per_size": 1}]},
+     "tasks.splits[0].domain: no generator for 'chess'"),
+    ("tasks", {"seed": 0, "splits": [], "colour": 1}, "tasks: unknown key 'colour'"),
+    ("model", {"embedded": {"hidden": 64, "heads": 3}}, "model.embedded"),
+    ("model", {"embedded": {"widht": 64}}, "model.embedded: unknown key(s) widht"),
+])
+def test_sections_checked_by_their_layers(tmp_path, section, value, message):
+    from iterdeploy.stages import load_config
+
+    data = yaml.safe_load((REPO / "params.yaml").read_text())
+    data[section] = value
+    path = _write(tmp_path, data)
+    with pytest.raises(ConfigError) as exc:
+        load_config(path)
+    assert str(exc.value).startswith(f"{path}: ") and message in str(exc.value)
