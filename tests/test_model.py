@@ -65,6 +65,11 @@ def test_embedded_model_round_trip_gives_identical_logits(tmp_path):
     assert set(loaded.generation_config.eos_token_id) == {tok.eos_token_id, tok.get_vocab()["end"]}
 
 
+def _variant(position_encoding: str):
+    return EmbeddedModelConfig(**{**SMALL.to_dict(), "position_encoding": position_encoding,
+                                  "domains": ("blocksworld",), "rope_max_wavelength": 8.0})
+
+
 def test_nope_logits_do_not_depend_on_positions_but_rope_logits_do():
     tok = build_tokenizer(["blocksworld"], 8)
     ids = torch.randint(4, len(tok), (2, 40))
@@ -72,12 +77,24 @@ def test_nope_logits_do_not_depend_on_positions_but_rope_logits_do():
     # are also stretched and given random gaps: NoPE must not notice, RoPE must.
     gaps = torch.randint(1, 50, (1, 40), generator=torch.Generator().manual_seed(0))
     shifted = 5000 + gaps.cumsum(-1)
-    nope = new_embedded_model(SMALL, tok, seed=0).eval()
-    rope = new_embedded_model(EmbeddedModelConfig(**{**SMALL.to_dict(), "position_encoding": "rope",
-                                                     "domains": ("blocksworld",)}), tok, seed=0).eval()
+    nope = new_embedded_model(_variant("nope"), tok, seed=0).eval()
+    rope = new_embedded_model(_variant("rope"), tok, seed=0).eval()
     with torch.no_grad():
         assert torch.allclose(nope(ids).logits, nope(ids, position_ids=shifted).logits, atol=1e-6, rtol=0)
         assert (rope(ids).logits - rope(ids, position_ids=shifted).logits).abs().max() > 1e-4
+    assert nope.config.rope_parameters["rope_type"] == "llama3"  # not 'linear': vLLM sizes caches by that factor
+
+
+def test_p_rope_keeps_only_short_wavelengths():
+    tok = build_tokenizer(["blocksworld"], 8)
+    model = new_embedded_model(_variant("p-rope"), tok)
+    wavelengths = 2 * torch.pi / model.model.rotary_emb.inv_freq
+    assert wavelengths[0] < 8 and (wavelengths[wavelengths > 8] > 1e20).all()
+    # Reloaded as a stock Llama, the same frequencies come back.
+    from transformers import LlamaForCausalLM
+
+    again = LlamaForCausalLM(model.config)
+    assert torch.equal(again.model.rotary_emb.inv_freq, model.model.rotary_emb.inv_freq)
 
 
 def test_embedded_config_checks_its_fields():

@@ -107,13 +107,20 @@ def test_top_p_keeps_only_the_nucleus():
     assert {choose_tokens(logits, gens, cfg).item() for _ in range(200)} == {0, 1}
 
 
-def test_vllm_backend_without_vllm_says_so(embedded):
-    pytest.importorskip("torch")
+def test_vllm_backend_refuses_what_it_cannot_run(embedded, tmp_path):
+    import json
+    import shutil
+
+    folder, prompts = embedded
+    linear = tmp_path / "linear"
+    shutil.copytree(folder, linear)
+    config = json.loads((linear / "config.json").read_text())
+    config["rope_parameters"] = {"rope_type": "linear", "factor": 1e30, "rope_theta": 10000.0}
+    (linear / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ConfigError, match="NoPE"):
+        sample(linear, prompts, SamplingConfig(backend="vllm", progress=False))
     try:
         import vllm  # noqa: F401
-        pytest.skip("vllm is installed")
     except ImportError:
-        pass
-    folder, prompts = embedded
-    with pytest.raises(ConfigError, match="vllm"):
-        sample(folder, prompts, SamplingConfig(backend="vllm", progress=False))
+        with pytest.raises(ConfigError, match="needs the vllm package"):
+            sample(folder, prompts, SamplingConfig(backend="vllm", progress=False))

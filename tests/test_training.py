@@ -76,10 +76,11 @@ def test_loss_covers_exactly_the_completion_and_eos():
         tokenize_examples(tok, [("plan " * 50, "end")], max_length=20)
 
 
-def test_position_offsets_shift_whole_rows():
-    batch = CompletionCollator(0, position_offset=100, seed=1)([{"input_ids": [5, 6, 7], "labels": [5, 6, 7]}] * 4)
+def test_randomised_positions_increase_with_random_gaps():
+    batch = CompletionCollator(0, position_offset=100, seed=1)([{"input_ids": [5, 6, 7, 8], "labels": [5, 6, 7, 8]}] * 8)
     pos = batch["position_ids"]
-    assert (pos[:, 1:] - pos[:, :-1]).eq(1).all() and pos[:, 0].le(100).all() and pos[:, 0].unique().numel() > 1
+    assert pos.shape == (8, 4) and (pos[:, 1:] > pos[:, :-1]).all() and pos.max() < 104
+    assert (pos[:, 1:] - pos[:, :-1]).max() > 1 and pos.unique(dim=0).shape[0] > 1
 
 
 def test_bootstrap_lowers_its_loss_and_writes_a_model_card(tmp_path):

@@ -12,7 +12,7 @@ from typing import Any
 
 from iterdeploy.errors import ConfigError
 
-POSITION_ENCODINGS = ("nope", "rope")
+POSITION_ENCODINGS = ("nope", "p-rope", "rope")
 BACKENDS = ("transformers", "vllm")
 METHODS = ("lora", "full")
 
@@ -65,10 +65,14 @@ class EmbeddedModelConfig(_FromDict):
     max_positions: int = 4096
     """Longest sequence (prompt + plan) the model is meant for, in tokens."""
     position_encoding: str = "nope"
-    """'nope': RoPE with linear scaling by 1e30, so all rotation angles are ~0 and attention sees no positions
-    (lengths generalise; a stock LlamaForCausalLM); 'rope': stock RoPE (plans never outgrow training lengths)."""
+    """'nope': every RoPE frequency scaled to ~0, attention sees no positions (lengths generalise);
+    'p-rope': only frequencies with wavelength < rope_max_wavelength rotate (local order, no long-range
+    positions); 'rope': stock RoPE (a prototype never wrote plans longer than its training plans).
+    All three are a stock LlamaForCausalLM (rope_type llama3 / default), loadable without custom code."""
     rope_theta: float = 10000.0
-    """RoPE base wavelength (only matters for 'rope')."""
+    """RoPE base wavelength."""
+    rope_max_wavelength: float = 32.0
+    """'p-rope': frequencies with a wavelength below this many tokens keep rotating; above twice it, ~0."""
     tie_embeddings: bool = True
     """Share input and output embeddings (saves a vocab x hidden matrix)."""
     domains: tuple[str, ...] = ("blocksworld", "ferry", "miconic", "spanner")
@@ -85,6 +89,8 @@ class EmbeddedModelConfig(_FromDict):
         _check(n, "position_encoding", self.position_encoding in POSITION_ENCODINGS, self.position_encoding,
                " or ".join(POSITION_ENCODINGS))
         _check(n, "rope_theta", _is_num(self.rope_theta) and self.rope_theta > 0, self.rope_theta, "positive")
+        _check(n, "rope_max_wavelength", _is_num(self.rope_max_wavelength) and self.rope_max_wavelength >= 1,
+               self.rope_max_wavelength, ">= 1")
         _check(n, "domains", isinstance(self.domains, tuple) and len(self.domains) > 0
                and all(isinstance(x, str) for x in self.domains), self.domains, "a non-empty list of domain names")
 
@@ -162,7 +168,8 @@ class TrainConfig(_FromDict):
     max_length: int = 4096
     """Examples with more tokens (prompt + completion) are dropped, not truncated (a cut plan is a wrong plan)."""
     position_offset: int = 0
-    """Shift each row's position ids by a random offset in [0, position_offset] (helps 'rope' lengths; 0: off)."""
+    """Randomised positions for 'rope' models: each row's positions are a sorted random sample from
+    [0, length + position_offset) (0: off; no effect on 'nope')."""
     group_by_length: bool = True
     """Batch examples of similar length together (less padding)."""
     seed: int = 0

@@ -47,8 +47,11 @@ def pad_id_of(tokenizer) -> int:
 
 @dataclass
 class CompletionCollator:
-    """Right-pads a batch; labels -100 on padding. Optionally shifts each row's positions by a random
-    offset in [0, position_offset], so a RoPE model meets positions beyond its training lengths."""
+    """Right-pads a batch; labels -100 on padding.
+
+    With `position_offset` > 0, each row gets randomised positions (Ruoss et al. 2023): a sorted random
+    sample of its length from [0, length + position_offset). A uniform shift alone would be useless, since
+    RoPE sees only relative positions; random gaps show the model distances beyond its training lengths."""
 
     pad_id: int
     position_offset: int = 0
@@ -76,6 +79,9 @@ class CompletionCollator:
         self.padded_tokens += ids.numel()
         batch = {"input_ids": ids, "labels": labels, "attention_mask": mask}
         if self.position_offset:
-            offsets = torch.randint(0, self.position_offset + 1, (len(rows), 1), generator=self._generator)
-            batch["position_ids"] = torch.arange(width).unsqueeze(0) + offsets
+            positions = torch.zeros((len(rows), width), dtype=torch.long)
+            for i in range(len(rows)):
+                span = width + self.position_offset
+                positions[i] = torch.randperm(span, generator=self._generator)[:width].sort().values
+            batch["position_ids"] = positions
         return batch

@@ -3,10 +3,19 @@
 It is a stock Llama, so AutoModelForCausalLM (and vLLM) load it with no custom
 code. Its position encoding is the one choice that matters for iterative
 deployment: with stock RoPE a prototype never wrote plans longer than its
-training plans, so it could never improve on larger tasks. 'nope' keeps the stock
-architecture but scales RoPE linearly by 1e30: every rotation angle becomes
-~1e-26 rad, cos = 1 and sin ~ 0 in float32, so attention sees no positions at all
-(NoPE: order comes from the causal mask alone), which generalises to longer plans.
+training plans, so it could never improve on larger tasks. The alternatives are
+expressed with Llama 3's frequency-dependent RoPE scaling (rope_type 'llama3'):
+frequencies whose wavelength exceeds a threshold are divided by 1e30, so their
+angles stay ~1e-27 rad (cos = 1, sin ~ 0 in float32) at any position.
+
+- 'nope': every frequency is scaled away. Attention sees no positions at all (NoPE:
+  order comes from the causal mask alone).
+- 'p-rope': only short wavelengths (< rope_max_wavelength tokens) keep rotating
+  (p-RoPE, Barbero et al. 2024): exact local order for reading atoms and actions, but no
+  long-range position signal, and every rotation angle is met in training whatever the length.
+
+(Linear scaling by 1e30 would give NoPE too, but vLLM sizes its RoPE cache by the
+linear factor; the llama3 type does not.)
 """
 
 from __future__ import annotations
@@ -23,21 +32,32 @@ from iterdeploy.model.tokenizer import END, build_tokenizer, save_tokenizer
 from iterdeploy.model.training import train_model
 
 NOPE_ROPE_FACTOR = 1e30
-"""Linear RoPE scaling factor that turns RoPE into NoPE (angles below float32 resolution)."""
+"""Scaling of the frequencies switched off (angles stay below float32 resolution)."""
+
+
+def rope_parameters(cfg: EmbeddedModelConfig) -> dict:
+    """The LlamaConfig rope_parameters of a position encoding choice."""
+    theta = float(cfg.rope_theta)
+    if cfg.position_encoding == "rope":
+        return {"rope_type": "default", "rope_theta": theta}
+    # Wavelengths below `keep` rotate as usual, above 2 * keep are scaled by 1e30, in between smoothly.
+    # NoPE: keep = 1 token, below RoPE's shortest wavelength (2 pi), so every frequency is scaled.
+    keep = 1.0 if cfg.position_encoding == "nope" else float(cfg.rope_max_wavelength)
+    context = max(2, cfg.max_positions // 2)  # only the ratios below matter; must be < max_positions
+    return {"rope_type": "llama3", "rope_theta": theta, "factor": NOPE_ROPE_FACTOR,
+            "original_max_position_embeddings": context,
+            "high_freq_factor": context / keep, "low_freq_factor": context / (2 * keep)}
 
 
 def embedded_llama_config(cfg: EmbeddedModelConfig, tokenizer):
     from transformers import LlamaConfig
 
-    rope = {"rope_type": "default", "rope_theta": float(cfg.rope_theta)}
-    if cfg.position_encoding == "nope":
-        rope = {"rope_type": "linear", "factor": NOPE_ROPE_FACTOR, "rope_theta": float(cfg.rope_theta)}
     return LlamaConfig(
         vocab_size=len(tokenizer), hidden_size=cfg.hidden, num_hidden_layers=cfg.layers,
         num_attention_heads=cfg.heads, num_key_value_heads=cfg.heads, intermediate_size=cfg.intermediate,
-        max_position_embeddings=cfg.max_positions, rope_parameters=rope, tie_word_embeddings=cfg.tie_embeddings,
-        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id, attention_dropout=0.0,
+        max_position_embeddings=cfg.max_positions, rope_parameters=rope_parameters(cfg),
+        tie_word_embeddings=cfg.tie_embeddings, bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, attention_dropout=0.0,
     )
 
 

@@ -27,16 +27,27 @@ def _import_vllm():
     return LLM, SamplingParams, TokensPrompt, LoRARequest
 
 
+def _check_servable(base: Path) -> None:
+    """vLLM precomputes linear-scaled RoPE tables for max_positions x factor positions, so a NoPE made by
+    linear scaling (factor 1e30) would exhaust memory; the embedded model uses rope_type llama3 instead."""
+    config = json.loads((base / "config.json").read_text())
+    rope = config.get("rope_parameters") or config.get("rope_scaling") or {}
+    if rope.get("rope_type", rope.get("type")) == "linear" and float(rope.get("factor") or 1.0) > 1e6:
+        raise ConfigError("this model uses RoPE scaled into NoPE (linear factor), which vLLM cannot serve; "
+                          "use backend: transformers (the model is tiny)", base / "config.json")
+
+
 def generate_vllm(model_dir: str | Path, prompts: list[tuple[str, str]], cfg: SamplingConfig) -> list[dict]:
     from transformers import GenerationConfig
 
     from iterdeploy.model.sampling import row_seed
 
-    LLM, SamplingParams, TokensPrompt, LoRARequest = _import_vllm()
     model_dir = Path(model_dir)
-    lora, base = None, model_dir
+    base = adapter_base(model_dir) if is_adapter(model_dir) else model_dir
+    _check_servable(base)
+    LLM, SamplingParams, TokensPrompt, LoRARequest = _import_vllm()
+    lora = None
     if is_adapter(model_dir):
-        base = adapter_base(model_dir)
         rank = int(json.loads((model_dir / ADAPTER_CONFIG).read_text()).get("r", 16))
         lora = LoRARequest("adapter", 1, str(model_dir))
     tokenizer_dir = model_dir if (model_dir / "tokenizer_config.json").is_file() else base
@@ -44,7 +55,7 @@ def generate_vllm(model_dir: str | Path, prompts: list[tuple[str, str]], cfg: Sa
     kwargs = dict(model=str(base), tokenizer=str(tokenizer_dir), seed=cfg.seed, dtype=dtype,
                   trust_remote_code=False, max_num_seqs=cfg.batch_size)
     if lora is not None:
-        kwargs.update(enable_lora=True, max_lora_rank=max(8, rank), max_loras=1)
+        kwargs.update(enable_lora=True, max_lora_rank=max(8, 1 << (rank - 1).bit_length()), max_loras=1)  # vLLM wants 8, 16, 32...
     llm = LLM(**kwargs)
     tokenizer = llm.get_tokenizer()
     try:
