@@ -17,6 +17,7 @@ from iterdeploy.tasks import (
     load_manifest, load_spec, load_taskset_task, task_seed,
 )
 from iterdeploy.tasks.records import TaskRecord, content_hash
+from iterdeploy.tasks.taskset import generated_records
 
 SMALL = {
     "seed": 3,
@@ -327,3 +328,20 @@ def test_cli_bad_input_exits_2_with_one_line(tmp_path, capsys, argv, message):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err and err.startswith("iterdeploy tasks: error: ")
+
+
+def test_no_task_repeats_across_splits_even_where_sizes_are_tiny():
+    # 3-block blocksworld has 169 distinct tasks: without re-draws, test tasks would repeat deploy tasks.
+    spec = TaskSetSpec.from_dict({"seed": 0, "splits": [
+        {"name": "deploy", "domain": "blocksworld", "sizes": [3], "per_size": 60},
+        {"name": "test", "domain": "blocksworld", "sizes": [3], "per_size": 40},
+    ]})
+    hashes = [content_hash(r.problem) for r in generated_records(spec)]
+    assert len(hashes) == 100 and len(set(hashes)) == 100
+
+
+def test_a_size_too_small_for_its_count_is_a_config_error():
+    spec = TaskSetSpec.from_dict({"seed": 0, "splits": [
+        {"name": "train", "domain": "blocksworld", "sizes": [2], "per_size": 20}]})
+    with pytest.raises(ConfigError, match="too few distinct tasks"):
+        list(generated_records(spec))

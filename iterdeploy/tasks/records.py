@@ -33,9 +33,13 @@ class TaskRecord:
             raise ValueError(f"unsafe task id {self.task_id!r}")
 
 
-def task_seed(seed: int, domain: str, split: str, size: int, index: int) -> int:
-    """A task's own seed: sha256 of its coordinates, 63 bits (fits int64), independent of Python's hash()."""
-    digest = hashlib.sha256(f"{seed}/{domain}/{split}/{size}/{index}".encode()).digest()
+def task_seed(seed: int, domain: str, split: str, size: int, index: int, attempt: int = 0) -> int:
+    """A task's own seed: sha256 of its coordinates, 63 bits (fits int64), independent of Python's hash().
+
+    `attempt` > 0 re-draws a slot whose first task duplicated an earlier one.
+    """
+    key = f"{seed}/{domain}/{split}/{size}/{index}" + (f"/{attempt}" if attempt else "")
+    digest = hashlib.sha256(key.encode()).digest()
     return int.from_bytes(digest[:8], "big") >> 1
 
 

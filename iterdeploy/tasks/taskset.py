@@ -34,15 +34,36 @@ from iterdeploy.tasks.spec import TaskSetSpec
 __all__ = ["build_taskset", "from_collection", "generated_records", "load_manifest", "load_taskset_task"]
 
 
+MAX_REDRAWS = 200
+"""Draws per task before a size is declared too small to hold that many distinct tasks."""
+
+
 def generated_records(spec: TaskSetSpec) -> Iterator[TaskRecord]:
+    """Every task of the spec, all distinct across splits.
+
+    Small sizes have few distinct tasks (3-block blocksworld has 169), so a test task
+    could otherwise repeat a training or deployment task and the held-out evaluation
+    would not be held out. A duplicate is re-drawn with the next seed of its slot.
+    """
+    seen: dict[str, str] = {}
     for split in spec.splits:
         gen = get_generator(split.domain)
         for size in split.sizes:
             params = gen.from_size(size)
             for index in range(split.per_size):
-                seed = task_seed(spec.seed, split.domain, split.name, size, index)
                 task_id = f"{split.domain}-{split.name}-s{size:02d}-{index:03d}"
-                task = generate_task(split.domain, params, random.Random(seed), task_id, spec.reference)
+                for attempt in range(MAX_REDRAWS):
+                    seed = task_seed(spec.seed, split.domain, split.name, size, index, attempt)
+                    task = generate_task(split.domain, params, random.Random(seed), task_id, spec.reference)
+                    digest = content_hash(task.problem)
+                    if digest not in seen:
+                        break
+                else:
+                    raise ConfigError(
+                        f"tasks: {split.domain} size {size} has too few distinct tasks for split {split.name!r} "
+                        f"after {len(seen)} tasks (duplicate of {seen[digest]}); lower per_size or drop the size"
+                    )
+                seen[digest] = task_id
                 yield TaskRecord(
                     task_id=task_id, domain=split.domain, split=split.name, size=size,
                     params=params_dict(params), seed=seed, problem=task.problem.encode(),
