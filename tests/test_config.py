@@ -153,3 +153,15 @@ def test_sections_checked_by_their_layers(tmp_path, section, value, message):
     with pytest.raises(ConfigError) as exc:
         load_config(path)
     assert str(exc.value).startswith(f"{path}: ") and message in str(exc.value)
+
+
+def test_dvcgen_cli(tmp_path, capsys):
+    from iterdeploy.cli import main
+
+    assert main(["dvcgen", "--check", "--root", str(REPO)]) == 0
+    (tmp_path / "params.yaml").write_text((REPO / "params.yaml").read_text())
+    assert main(["dvcgen", "--check", "--root", str(tmp_path)]) == 1
+    assert main(["dvcgen", "--root", str(tmp_path)]) == 0
+    assert (tmp_path / "dvc.yaml").read_text() == (REPO / "dvc.yaml").read_text()
+    assert main(["dvcgen", "--check", "--root", str(tmp_path)]) == 0
+    capsys.readouterr()
