@@ -61,7 +61,7 @@ def _artifact_node(root: Path, layout: Layout, lock: dict, gen: int, artifact: s
             "exists": all(f["exists"] for f in files), "in_lock": stage.name in lock, "files": files}
 
 
-def _links_ok(layout: Layout, lock: dict, stage_names: list[str], pin: dict) -> list[dict]:
+def _links_ok(layout: Layout, lock: dict, stage_names: list[str]) -> list[dict]:
     """For each dep of the given stages, whether the hash the consumer recorded equals the producer's."""
     producers = {}
     for s in layout.stages():
@@ -108,7 +108,7 @@ def pipeline_lineage(root: str | Path, params: Params) -> dict:
                                 "by_origin_generation": {str(int(k)): int(v) for k, v in
                                                          df["origin_generation"].value_counts().sort_index().items()}}
         out["generations"].append(entry)
-    out["inconsistent_links"] = _links_ok(layout, lock, names, pin)
+    out["inconsistent_links"] = _links_ok(layout, lock, names)
     out["complete"] = all(n["in_lock"] and n["exists"] for e in out["generations"] for n in e["chain"])
     return out
 

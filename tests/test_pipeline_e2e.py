@@ -91,7 +91,7 @@ def dagster_run(project):
     from dagster_project.definitions import build_definitions
 
     defs = build_definitions(project)
-    result = defs.get_implicit_global_asset_job_def().execute_in_process()
+    result = defs.resolve_implicit_global_asset_job_def().execute_in_process()
     return result
 
 
@@ -191,3 +191,23 @@ def test_dvc_repro_gives_identical_artifacts_and_resumes(project, dagster_run):
     # A second run does nothing.
     code, out = _run_cli(project)
     assert code == 0 and "Running stage" not in out
+
+
+def test_dvc_experiment_metrics_and_plots(project, dagster_run):
+    """`dvc exp run -S curation.per_task=first` runs a variant; metrics and plots render."""
+    from iterdeploy import dvc
+
+    assert dagster_run.success
+    _git(project, "add", "-A")
+    _git(project, "commit", "-q", "-m", "baseline")
+    proc = dvc.run(["exp", "run", "-S", "curation.per_task=first", "-n", "first"], cwd=project)
+    out = proc.stdout + proc.stderr
+    assert "Stage 'gen_001-samples' didn't change, skipping" in out  # only what the parameter affects re-runs
+    assert "Running stage 'gen_001-curated_dataset'" in out
+    shown = json.loads(dvc.run(["exp", "show", "--json"], cwd=project).stdout)
+    assert "first" in json.dumps(shown)
+    metrics = json.loads(dvc.run(["metrics", "show", "--json"], cwd=project).stdout)
+    assert "runs/gen_002/metrics.json" in json.dumps(metrics)
+    dvc.run(["plots", "show", "-o", "plots_out"], cwd=project)
+    html = (project / "plots_out" / "index.html").read_text()
+    assert "Solved fraction of the test tasks" in html and "progress.png" in html
