@@ -54,7 +54,8 @@ def _token_key(token: str) -> tuple[str, int]:
 def _steps_from_strings(plan_steps: list[str]) -> list[Step]:
     parsed = parse_plan("\n".join(plan_steps), strict=True)
     if parsed.errors or len(parsed.steps) != len(plan_steps):
-        raise ConfigError(f"not a list of '(action arg ...)' steps: {parsed.errors[0] if parsed.errors else plan_steps}")
+        why = parsed.errors[0] if parsed.errors else plan_steps
+        raise ConfigError(f"not a list of '(action arg ...)' steps: {why}")
     return parsed.steps
 
 

@@ -38,7 +38,8 @@ def test_tokenizer_saves_and_loads_with_auto_tokenizer(tmp_path):
     tok = build_tokenizer(DOMAINS, max_objects=16)
     save_tokenizer(tok, tmp_path)
     again = AutoTokenizer.from_pretrained(tmp_path, local_files_only=True)
-    text = "blocksworld init clear object3 on object3 object1 arm-empty goal on object1 object3 plan unstack object3 object1 ; end"
+    text = ("blocksworld init clear object3 on object3 object1 arm-empty goal on object1 object3 plan "
+            "unstack object3 object1 ; end")
     assert again(text)["input_ids"] == tok(text)["input_ids"]
     assert tok.unk_token_id not in tok(text)["input_ids"]
     assert again.decode(again(text)["input_ids"]) == text

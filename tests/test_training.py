@@ -77,7 +77,8 @@ def test_loss_covers_exactly_the_completion_and_eos():
 
 
 def test_randomised_positions_increase_with_random_gaps():
-    batch = CompletionCollator(0, position_offset=100, seed=1)([{"input_ids": [5, 6, 7, 8], "labels": [5, 6, 7, 8]}] * 8)
+    row = {"input_ids": [5, 6, 7, 8], "labels": [5, 6, 7, 8]}
+    batch = CompletionCollator(0, position_offset=100, seed=1)([row] * 8)
     pos = batch["position_ids"]
     assert pos.shape == (8, 4) and (pos[:, 1:] > pos[:, :-1]).all() and pos.max() < 104
     assert (pos[:, 1:] - pos[:, :-1]).max() > 1 and pos.unique(dim=0).shape[0] > 1

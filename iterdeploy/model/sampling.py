@@ -4,17 +4,19 @@ Design (the transformers backend):
 - jobs are (prompt, sample index) rows, sorted by prompt length so a batch pads little;
   the K rows of one prompt sit together, so each distinct prompt is prefilled once and
   its KV cache copied to its rows;
+- the KV cache grows into preallocated buffers (kvcache.py), not by concatenation;
 - left padding with an attention mask and explicit position ids (so RoPE models see
   the right positions); the prefill computes logits for the last position only;
 - each step feeds one token per row through the cache; rows that stop (eos, or the
   compact format's 'end') leave the batch at once, so the batch shrinks as it runs;
-- every row draws from its own torch.Generator seeded from (seed, task_id, sample_index),
+- every row draws from its own random.Random seeded from (seed, task_id, sample_index),
   so a row's random stream does not depend on which rows share its batch.
 """
 
 from __future__ import annotations
 
 import hashlib
+import random
 import time
 from pathlib import Path
 
@@ -24,6 +26,7 @@ import torch
 from iterdeploy.artifacts import tree_hash
 from iterdeploy.model.config import SamplingConfig
 from iterdeploy.model.data import pad_id_of
+from iterdeploy.model.kvcache import growing_cache
 from iterdeploy.model.loading import load_model
 from iterdeploy.model.tokenizer import encode_prompt, stop_token_ids
 
@@ -51,8 +54,12 @@ def sample(model_dir: str | Path, prompts: list[tuple[str, str]], cfg: SamplingC
     return df.astype({"sample_index": "int64", "prompt_tokens": "int64", "completion_tokens": "int64"})
 
 
-def choose_tokens(logits: torch.Tensor, generators: list[torch.Generator], cfg: SamplingConfig) -> torch.Tensor:
-    """Next token per row: argmax, or temperature + top-p sampling with each row's own generator."""
+def choose_tokens(logits: torch.Tensor, rngs: list[random.Random], cfg: SamplingConfig) -> torch.Tensor:
+    """Next token per row: argmax, or temperature + top-p sampling.
+
+    Each row draws one uniform number from its own generator per step and inverts the cumulative
+    distribution, so a row's samples do not depend on which rows share its batch (one vectorized
+    search instead of a multinomial call per row)."""
     if cfg.is_greedy:
         return logits.argmax(-1)
     probs = torch.softmax(logits.float() / cfg.temperature, dim=-1)
@@ -61,7 +68,9 @@ def choose_tokens(logits: torch.Tensor, generators: list[torch.Generator], cfg: 
         # Drop a token when the mass before it already reaches top_p (the top token always stays).
         sorted_p[(sorted_p.cumsum(-1) - sorted_p) >= cfg.top_p] = 0.0
         probs = torch.zeros_like(probs).scatter_(-1, order, sorted_p)
-    return torch.cat([torch.multinomial(probs[i], 1, generator=g) for i, g in enumerate(generators)])
+    cdf = probs.cumsum(-1)
+    u = torch.tensor([[r.random()] for r in rngs], dtype=cdf.dtype, device=cdf.device) * cdf[:, -1:]
+    return torch.searchsorted(cdf, u).squeeze(-1).clamp_(max=probs.shape[-1] - 1)
 
 
 @torch.no_grad()
@@ -79,7 +88,9 @@ def decode_batch(model, prompt_ids: list[list[int]], rows: list[int], seeds: lis
         mask[i, width - n:] = 1
     ids, mask = ids.to(device), mask.to(device)
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
-    out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1)
+    cache = growing_cache(model, cfg.max_new_tokens)
+    out = model(input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=cache, use_cache=True,
+                logits_to_keep=1)
     # Copy each prompt's cache and logits to its K rows.
     where = {p: i for i, p in enumerate(distinct)}
     expand = torch.tensor([where[p] for p in rows], device=device)
@@ -87,30 +98,37 @@ def decode_batch(model, prompt_ids: list[list[int]], rows: list[int], seeds: lis
     cache.batch_select_indices(expand)
     logits, mask = out.logits[:, -1, :][expand], mask[expand]
     next_pos = mask.sum(-1, keepdim=True)
-    generators = [torch.Generator(device=device).manual_seed(s) for s in seeds]
-    active = list(range(len(rows)))
+    # One mask for the whole run, sliced per step (new tokens are always attended to).
+    mask = torch.cat([mask, mask.new_ones((len(rows), cfg.max_new_tokens))], dim=-1)
+    rngs = [random.Random(s) for s in seeds]
+    active = list(range(len(rows)))  # batch slot -> row; rows that finished stay in their slot until compaction
+    done = [False] * len(rows)
     tokens: list[list[int]] = [[] for _ in rows]
     finish = ["length"] * len(rows)
     stops = set(stop_ids)
     for _ in range(cfg.max_new_tokens):
-        chosen = choose_tokens(logits, generators, cfg)
-        keep = []
-        for j, (r, t) in enumerate(zip(active, chosen.tolist())):
+        chosen = choose_tokens(logits, rngs, cfg)
+        for r, t in zip(active, chosen.tolist()):
+            if done[r]:
+                continue
             tokens[r].append(t)
             if t in stops:
-                finish[r] = "stop"
-            elif len(tokens[r]) < cfg.max_new_tokens:
-                keep.append(j)
+                done[r], finish[r] = True, "stop"
+            elif len(tokens[r]) >= cfg.max_new_tokens:
+                done[r] = True
+        keep = [j for j, r in enumerate(active) if not done[r]]
         if not keep:
             break
-        if len(keep) < len(active):  # finished rows leave the batch, so later steps cost less
+        # Finished rows leave the batch, so later steps cost less; compacting copies the cache, so wait until
+        # an eighth of the batch has finished.
+        if len(active) - len(keep) >= max(1, len(active) // 8):
             idx = torch.tensor(keep, device=device)
             cache.batch_select_indices(idx)
             mask, next_pos, chosen = mask[idx], next_pos[idx], chosen[idx]
-            generators = [generators[j] for j in keep]
+            rngs = [rngs[j] for j in keep]
             active = [active[j] for j in keep]
-        mask = torch.cat([mask, mask.new_ones((len(active), 1))], dim=-1)
-        out = model(input_ids=chosen.unsqueeze(-1), attention_mask=mask, position_ids=next_pos,
+        width += 1
+        out = model(input_ids=chosen.unsqueeze(-1), attention_mask=mask[:, :width], position_ids=next_pos,
                     past_key_values=cache, use_cache=True)
         cache, logits = out.past_key_values, out.logits[:, -1, :]
         next_pos = next_pos + 1

@@ -128,7 +128,8 @@ def finetune(base_dir: str | Path, examples: list[tuple[str, str]], cfg: TrainCo
     base_dir, out_dir = Path(base_dir), Path(out_dir)
     init_from = None if init_from is None else Path(init_from)
     if is_adapter(base_dir):
-        raise ConfigError(f"base_dir must be a full model folder, not a LoRA adapter (give it as init_from): {base_dir}")
+        raise ConfigError(f"base_dir must be a full model folder, not a LoRA adapter (give it as init_from): "
+                          f"{base_dir}")
     for folder in (base_dir, init_from):
         if folder is not None and not folder.is_dir():
             raise ConfigError(f"model folder not found: {folder}")

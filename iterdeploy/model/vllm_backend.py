@@ -55,7 +55,8 @@ def generate_vllm(model_dir: str | Path, prompts: list[tuple[str, str]], cfg: Sa
     kwargs = dict(model=str(base), tokenizer=str(tokenizer_dir), seed=cfg.seed, dtype=dtype,
                   trust_remote_code=False, max_num_seqs=cfg.batch_size)
     if lora is not None:
-        kwargs.update(enable_lora=True, max_lora_rank=max(8, 1 << (rank - 1).bit_length()), max_loras=1)  # vLLM wants 8, 16, 32...
+        # vLLM accepts ranks 8, 16, 32, ...: round up.
+        kwargs.update(enable_lora=True, max_lora_rank=max(8, 1 << (rank - 1).bit_length()), max_loras=1)
     llm = LLM(**kwargs)
     tokenizer = llm.get_tokenizer()
     try:
