@@ -64,7 +64,7 @@ class CompactFormat:
 
     name = "compact"
 
-    def __init__(self, max_objects: int = 64, vocabulary: set[str] | None = None):
+    def __init__(self, max_objects: int = 32, vocabulary: set[str] | None = None):
         self.max_objects = max_objects
         self.vocabulary = vocabulary
         """When set, prompts with words outside it are refused (the task's domain is not covered)."""

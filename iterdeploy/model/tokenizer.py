@@ -65,7 +65,7 @@ def build_vocabulary(domains: list[str | Path], max_objects: int) -> list[str]:
     return list(SPECIAL) + list(STRUCTURAL) + sorted(words) + objects
 
 
-def build_tokenizer(domains: list[str | Path], max_objects: int = 64):
+def build_tokenizer(domains: list[str | Path], max_objects: int = 32):
     """A PreTrainedTokenizerFast over `build_vocabulary(domains, max_objects)`, with bos/eos/pad/unk."""
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
