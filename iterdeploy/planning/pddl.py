@@ -89,16 +89,21 @@ class Problem:
     extra: dict[str, object] = field(default_factory=dict)
 
 
-def _read(path: str | Path, kind: str) -> str:
+def read_pddl_bytes(path: str | Path, kind: str) -> bytes:
+    """A PDDL file's bytes, or a PDDLError naming the file and why it cannot be read."""
     path = Path(path)
     try:
-        return path.read_text(encoding="utf-8", errors="replace")
+        return path.read_bytes()
     except FileNotFoundError:
         raise PDDLError(f"{kind} file not found", path) from None
     except IsADirectoryError:
         raise PDDLError(f"{kind} path is a directory, not a file", path) from None
     except OSError as exc:
         raise PDDLError(f"cannot read {kind} file: {exc.strerror}", path) from None
+
+
+def _read(path: str | Path, kind: str) -> str:
+    return read_pddl_bytes(path, kind).decode("utf-8", errors="replace")
 
 
 @contextmanager

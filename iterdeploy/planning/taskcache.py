@@ -17,23 +17,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from iterdeploy.errors import PDDLError
-from iterdeploy.planning.pddl import parse_domain, parse_problem, paused_gc
+from iterdeploy.planning.pddl import parse_domain, parse_problem, paused_gc, read_pddl_bytes
 from iterdeploy.planning.task import Task
 
 FORMAT = 1
 """Bump when Task, Domain or Problem change shape: old entries are then never read."""
-
-
-def _bytes(path: Path, kind: str) -> bytes:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise PDDLError(f"{kind} file not found", path) from None
-    except IsADirectoryError:
-        raise PDDLError(f"{kind} path is a directory, not a file", path) from None
-    except OSError as exc:
-        raise PDDLError(f"cannot read {kind} file: {exc.strerror}", path) from None
 
 
 def cache_key(domain: bytes, problem: bytes) -> str:
@@ -46,7 +34,7 @@ def cache_key(domain: bytes, problem: bytes) -> str:
 
 def load_cached(domain_path: str | Path, problem_path: str | Path, cache_dir: str | Path) -> Task:
     domain_path, problem_path = Path(domain_path), Path(problem_path)
-    domain_bytes, problem_bytes = _bytes(domain_path, "domain"), _bytes(problem_path, "problem")
+    domain_bytes, problem_bytes = read_pddl_bytes(domain_path, "domain"), read_pddl_bytes(problem_path, "problem")
     entry = Path(cache_dir) / f"{cache_key(domain_bytes, problem_bytes)}.pickle"
     task = _read_entry(entry)
     if task is not None:  # same content, perhaps at another path: report the paths asked for
