@@ -283,3 +283,33 @@ def test_fast_downward_reference_on_a_tiny_task():
 def test_unknown_reference_is_a_config_error():
     with pytest.raises(ConfigError, match="reference must be one of"):
         generate_task("ferry", 2, random.Random(0), reference="lama")
+
+
+@pytest.mark.parametrize("domain", ["blocksworld", "spanner", "ferry", "miconic"])
+@pytest.mark.parametrize("size", [2, 3, 6])
+def test_naive_reference_is_valid_same_task_and_never_shorter(domain, size):
+    """`naive` changes only the plan (same rng draws), and it is a simpler, never shorter strategy."""
+    constructive = generate_task(domain, size, random.Random(size))
+    naive = generate_task(domain, size, random.Random(size), reference="naive")  # validated inside
+    assert naive.problem == constructive.problem
+    assert len(naive.plan) >= len(constructive.plan)
+
+
+def test_naive_blocksworld_unstacks_everything_then_builds():
+    from iterdeploy.tasks.generators.blocksworld import naive_plan
+
+    plan = naive_plan([["b1", "b2", "b3"], ["b4"]], [["b3", "b1"], ["b2", "b4"]])
+    assert plan == ["(unstack b3 b2)", "(putdown b3)", "(unstack b2 b1)", "(putdown b2)",
+                    "(pickup b1)", "(stack b1 b3)", "(pickup b4)", "(stack b4 b2)"]
+
+
+def test_naive_spanner_picks_up_every_spanner_on_the_way():
+    from iterdeploy.planning import task_from_text
+    from iterdeploy.tasks.domains import domain_text
+
+    task = generate_task("spanner", 3, random.Random(7), reference="naive")
+    parsed = task_from_text(domain_text("spanner"), task.problem)
+    spanners = [o for o, t in parsed.problem.objects.items() if t == "spanner"]
+    picked = [s for s in task.plan if s.startswith("(pickup_spanner")]
+    assert len(picked) == len(spanners) == 6
+    assert sum(s.startswith("(tighten_nut") for s in task.plan) == 3

@@ -19,7 +19,9 @@ from iterdeploy.tasks.generators import blocksworld, ferry, miconic, spanner
 from iterdeploy.tasks.generators.base import GeneratedTask, format_plan, params_dict
 
 GENERATORS: dict[str, ModuleType] = {m.NAME: m for m in (blocksworld, ferry, miconic, spanner)}
-REFERENCES = ("constructive", "fast-downward")
+REFERENCES = ("constructive", "naive", "fast-downward")
+"""constructive: each generator's own strategy; naive: a simpler, longer strategy where a generator has
+one (blocksworld: unstack everything, then build), else the constructive plan; fast-downward: LAMA-first."""
 
 __all__ = ["GENERATORS", "REFERENCES", "GeneratedTask", "format_plan", "generate_task",
            "get_generator", "params_dict"]
@@ -45,7 +47,10 @@ def generate_task(domain: str, params, rng: random.Random, name: str | None = No
         from iterdeploy.tasks.reference import fast_downward_plan
 
         task = GeneratedTask(task.problem, tuple(fast_downward_plan(domain_text(domain), task.problem)))
-    verdict = validate(task_from_text(domain_text(domain), task.problem), list_steps(task.plan))
+    parsed = task_from_text(domain_text(domain), task.problem)
+    if reference == "naive" and hasattr(gen, "naive_plan_for"):
+        task = GeneratedTask(task.problem, tuple(gen.naive_plan_for(parsed)))
+    verdict = validate(parsed, list_steps(task.plan))
     if not verdict.valid:
         raise RuntimeError(f"{domain} {reference} reference plan for {params} is invalid ({verdict}); this is a bug")
     return task

@@ -10,6 +10,11 @@ in their final position stay; a clear block whose goal destination is ready goes
 there directly; otherwise a misplaced block goes to the table, taken from the
 tower where a constructive move is fewest blocks down. Every block moves at most
 twice, so plans are at most twice optimal and usually close to optimal.
+
+`naive_plan` is the textbook strategy instead ("unstack everything, then build"):
+every tower is taken apart top-down onto the table, then every goal tower is built
+bottom-up. Up to twice as long, but each step is a lookup a small model can learn
+and repeat on larger tasks (reference `naive`, the embedded model's default).
 """
 
 from __future__ import annotations
@@ -128,6 +133,41 @@ def us_plan(init: Towers, goal: Towers) -> list[str]:
 
         # Unstack where a constructive move comes soonest: fewer blocks parked on the table overall.
         move(min(stacked, key=blocks_to_useful), None)
+
+
+def _towers(on: dict[str, str], on_table: set[str]) -> Towers:
+    above = {below: block for block, below in on.items()}
+    towers = []
+    for bottom in sorted(on_table, key=_index):
+        tower = [bottom]
+        while tower[-1] in above:
+            tower.append(above[tower[-1]])
+        towers.append(tower)
+    return towers
+
+
+def naive_plan(init: Towers, goal: Towers) -> list[str]:
+    """Unstack every tower top-down onto the table, then build every goal tower bottom-up."""
+    plan = []
+    for tower in init:
+        for block, below in zip(reversed(tower[1:]), reversed(tower[:-1])):
+            plan += [f"(unstack {block} {below})", f"(putdown {block})"]
+    for tower in goal:
+        for below, block in zip(tower, tower[1:]):
+            plan += [f"(pickup {block})", f"(stack {block} {below})"]
+    return plan
+
+
+def naive_plan_for(task) -> list[str]:
+    """`naive_plan` of a parsed blocksworld task (iterdeploy.planning.Task) with a full goal state."""
+    def towers(atoms) -> Towers:
+        on = {a[1]: a[2] for a in atoms if a[0] == "on"}
+        on_table = {a[1] for a in atoms if a[0] == "on-table"}
+        if len(on) + len(on_table) != len(task.problem.objects):
+            raise ValueError(f"task {task.name}: the naive blocksworld plan needs a full state")
+        return _towers(on, on_table)
+
+    return naive_plan(towers(task.init), towers(task.goal_pos))
 
 
 def generate(params: Params, rng: random.Random, name: str = "blocksworld") -> GeneratedTask:

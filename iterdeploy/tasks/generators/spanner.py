@@ -58,6 +58,29 @@ def corridor_plan(corridor: list[str], spanner_at: dict[str, str], nuts: list[st
     return plan
 
 
+def naive_plan_for(task) -> list[str]:
+    """Walk the corridor picking up every spanner met (no counting), then tighten each nut at the gate
+    with the next carried spanner. Longer than `corridor_plan` when spanners outnumber nuts."""
+    link = {a[1]: a[2] for a in task.init if a[0] == "link"}
+    man = next(a[1] for a in task.init if a[0] == "at" and task.problem.objects[a[1]] == "man")
+    here = next(a[2] for a in task.init if a[0] == "at" and a[1] == man)
+    at = {}
+    for a in sorted(task.init):
+        if a[0] == "at" and task.problem.objects[a[1]] == "spanner":
+            at.setdefault(a[2], []).append(a[1])
+    nuts = sorted(a[1] for a in task.goal_pos if a[0] == "tightened")
+    plan, carried = [], []
+    while True:
+        for s in at.get(here, []):
+            plan.append(f"(pickup_spanner {here} {s} {man})")
+            carried.append(s)
+        if here not in link:
+            break
+        plan.append(f"(walk {here} {link[here]} {man})")
+        here = link[here]
+    return plan + [f"(tighten_nut {here} {s} {man} {n})" for s, n in zip(carried, nuts)]
+
+
 def generate(params: Params, rng: random.Random, name: str = "spanner") -> GeneratedTask:
     spanners = [f"spanner{i}" for i in range(1, params.spanners + 1)]
     nuts = [f"nut{i}" for i in range(1, params.nuts + 1)]
