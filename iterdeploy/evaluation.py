@@ -9,8 +9,10 @@ here decodes or reads files; `iterdeploy.stages.evaluation` does that.
     generation, tasks, k
     solved            {greedy, pass_at_k}: fraction of test tasks solved
     solved_count      {greedy, pass_at_k}
-    by_domain         {domain: {tasks, greedy, pass_at_k}}
+    by_domain         {domain: {tasks, greedy, pass_at_k, solved_greedy, longest_greedy}}
     by_size           {size: {tasks, greedy, pass_at_k}}
+    by_domain_size    {domain: {size: {tasks, greedy, pass_at_k}}}
+    longest_greedy    length of the longest valid greedy plan (null when none is valid)
     plan_length       {greedy|sample: {count, mean, median, min, max}} over valid plans
     longest_valid     {task_id, domain, size, length, mode} (null when nothing is valid)
     vs_reference      {compared, mean_ratio, median_ratio, at_most_reference, mean_excess} (valid greedy
@@ -99,6 +101,13 @@ def _rates(table: pd.DataFrame, has_greedy: bool, has_samples: bool) -> dict:
     }
 
 
+def _domain_rates(table: pd.DataFrame, has_greedy: bool, has_samples: bool) -> dict:
+    solved = table["greedy"].fillna(False).astype(bool)
+    longest = table["greedy_length"].max() if has_greedy else pd.NA
+    return {**_rates(table, has_greedy, has_samples), "solved_greedy": int(solved.sum()) if has_greedy else None,
+            "longest_greedy": None if pd.isna(longest) else int(longest)}
+
+
 def _length_stats(lengths: pd.Series) -> dict:
     lengths = lengths.dropna().astype("int64")
     if lengths.empty:
@@ -121,8 +130,11 @@ def metrics(results: pd.DataFrame, generation: int, k: int,
     has_greedy = bool((results["mode"] == "greedy").any())
     has_samples = bool((results["mode"] == "sample").any())
     rates = _rates(table, has_greedy, has_samples)
-    by_domain = {str(d): _rates(t, has_greedy, has_samples) for d, t in table.groupby("domain", sort=True)}
+    by_domain = {str(d): _domain_rates(t, has_greedy, has_samples) for d, t in table.groupby("domain", sort=True)}
     by_size = {str(int(s)): _rates(t, has_greedy, has_samples) for s, t in table.groupby("size", sort=True)}
+    by_domain_size = {str(d): {str(int(s)): _rates(ts, has_greedy, has_samples) for s, ts in t.groupby("size", sort=True)}
+                      for d, t in table.groupby("domain", sort=True)}
+    longest_greedy = table["greedy_length"].max() if has_greedy else pd.NA
 
     valid = results[results["valid"]]
     plan_length = {
@@ -167,7 +179,9 @@ def metrics(results: pd.DataFrame, generation: int, k: int,
         "solved_count": {m: int(len(s)) for m, s in solved_sets(table).items()},
         "by_domain": by_domain,
         "by_size": by_size,
+        "by_domain_size": by_domain_size,
         "plan_length": plan_length,
+        "longest_greedy": None if pd.isna(longest_greedy) else int(longest_greedy),
         "longest_valid": longest,
         "vs_reference": vs_reference,
         "vs_previous": vs_previous,

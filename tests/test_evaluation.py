@@ -50,9 +50,13 @@ def test_metrics_gen0():
     assert m["tasks"] == 3 and m["k"] == 2
     assert m["solved"] == {"greedy": pytest.approx(2 / 3), "pass_at_k": pytest.approx(2 / 3)}
     assert m["solved_count"] == {"greedy": 2, "pass_at_k": 2}
-    assert m["by_domain"]["bw"] == {"tasks": 2, "greedy": 0.5, "pass_at_k": 0.5}
-    assert m["by_domain"]["fe"]["greedy"] == 1.0
+    assert m["by_domain"]["bw"] == {"tasks": 2, "greedy": 0.5, "pass_at_k": 0.5, "solved_greedy": 1,
+                                    "longest_greedy": 4}
+    assert m["by_domain"]["fe"]["greedy"] == 1.0 and m["by_domain"]["fe"]["longest_greedy"] == 6
     assert set(m["by_size"]) == {"3", "5"} and m["by_size"]["5"]["greedy"] == 0.0
+    assert m["by_domain_size"]["bw"]["5"] == {"tasks": 1, "greedy": 0.0, "pass_at_k": 0.0}
+    assert m["by_domain_size"]["bw"]["3"]["greedy"] == 1.0 and set(m["by_domain_size"]["fe"]) == {"3"}
+    assert m["longest_greedy"] == 6
     assert m["plan_length"]["greedy"] == {"count": 2, "mean": 5.0, "median": 5.0, "min": 4, "max": 6}
     assert m["longest_valid"]["task_id"] == "fe-1" and m["longest_valid"]["length"] == 6
     assert m["vs_reference"]["compared"] == 1 and m["vs_reference"]["mean_ratio"] == 1.0
@@ -67,6 +71,7 @@ def test_newly_solved_and_lost():
     assert vp["previous_generation"] == 0
     assert vp["greedy"] == {"n_newly_solved": 1, "n_lost": 1, "newly_solved": ["bw-2"], "lost": ["bw-1"]}
     assert vp["pass_at_k"]["newly_solved"] == ["bw-2"] and vp["pass_at_k"]["lost"] == []
+    assert m["longest_greedy"] == 10 and m["by_domain"]["bw"]["longest_greedy"] == 10  # samples (12) not counted
     assert m["vs_reference"]["compared"] == 1 and m["vs_reference"]["mean_ratio"] == 1.25
     assert m["longest_valid"] == {"task_id": "bw-2", "domain": "bw", "size": 5, "length": 12, "mode": "sample"}
 
