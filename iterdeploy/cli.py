@@ -13,7 +13,7 @@ import sys
 
 from iterdeploy.errors import IterdeployError
 
-COMMANDS = ["validate", "tasks", "run", "stage", "lineage", "dvcgen", "bootstrap", "sample"]
+COMMANDS = ["validate", "tasks", "run", "stage", "lineage", "dvcgen", "bootstrap", "sample", "report"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,59 @@
+"""`iterdeploy report`: figures, summary.md and summary.json of a run; with --compare, runs side by side."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from iterdeploy.errors import IterdeployError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "report", help="regenerate the report folder (figures, summary.md, summary.json) from a run's artifacts",
+        description="Read every evaluated generation's evaluation.parquet and curated_dataset.parquet under the "
+                    "project root and write success_heatmap.png, solved_counts.png, plan_lengths.png, "
+                    "curated_growth.png, summary.md and summary.json. With --compare, also ablations.md and "
+                    "ablations.png: this run next to the named ones. Prints solved test tasks per generation.")
+    p.add_argument("--root", default=".", metavar="DIR", help="project root of the run (default: .)")
+    p.add_argument("--params", default="params.yaml", metavar="FILE", help="parameters file under the root")
+    p.add_argument("--out", metavar="DIR", help="report folder (default: <root>/reports)")
+    p.add_argument("--name", default="default", help="this run's name in the comparison (default: default)")
+    p.add_argument("--compare", nargs="+", default=[], metavar="NAME=ROOT",
+                   help="other runs (project roots) to put next to this one, e.g. filter=none=../ablation-filter")
+    p.set_defaults(func=run)
+
+
+def parse_named_roots(items: list[str]) -> dict[str, Path]:
+    """['name=root', ...] -> {name: root}; the name ends at the last '=' so names may contain '='
+    (e.g. 'filter=none=../runs-filter-none')."""
+    out: dict[str, Path] = {}
+    for item in items:
+        name, sep, root = item.rpartition("=")
+        if not sep or not name or not root:
+            raise IterdeployError(f"--compare {item!r}: expected NAME=ROOT")
+        if name in out:
+            raise IterdeployError(f"--compare: run name {name!r} given twice")
+        out[name] = Path(root)
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    from iterdeploy.report import DEFAULT_OUT, format_solved, write_comparison, write_report
+
+    root = Path(args.root)
+    out = Path(args.out) if args.out else root / DEFAULT_OUT
+    others = parse_named_roots(args.compare)
+    if args.name in others:
+        raise IterdeployError(f"--compare: run name {args.name!r} is this run's name (--name)")
+    data = write_report(root, out, args.params)
+    sys.stdout.write(format_solved(data))
+    if others:
+        table = write_comparison({args.name: root, **others}, out)
+        totals = table[table["domain"] == "total"].pivot(index="run", columns="generation", values="solved")
+        totals = totals.reindex(list(dict.fromkeys(table["run"])))
+        sys.stdout.write("\nsolved test tasks (greedy, total) per run\n"
+                         + totals.to_string(na_rep="-", float_format=lambda v: f"{v:.0f}") + "\n")
+    print(f"report written to {out}", file=sys.stderr)
+    return 0

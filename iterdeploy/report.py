@@ -1,0 +1,297 @@
+"""Report of a run: tables, plots and a Markdown summary across generations, read from the artifacts.
+
+Reads only what the stages wrote (`iterdeploy.layout` paths under a project root); never runs anything.
+A generation is in the report once its metrics.json exists: the evaluation stage writes that file last,
+so its presence means evaluation.parquet is complete. Generations in params.yaml without it are
+listed as pending (a run still in progress).
+
+    open_run(root)                     the run's layout, evaluated and pending generations
+    task_results(run)                  one row per (generation, test task): greedy solved and plan length
+    curated_rows(run)                  one row per curated training plan of every generation >= 1
+    solved_table / longest_table / success_by_size / curated_growth / curated_by_origin
+                                       pure tables over those two frames
+    write_report(root, out_dir)        success_heatmap.png, solved_counts.png, plan_lengths.png,
+                                       curated_growth.png, summary.md, summary.json
+    compare_runs / write_comparison    named runs side by side: ablations.md, ablations.png
+
+Counts are of greedy test plans (`mode == 'greedy'` in evaluation.parquet), the paper's headline.
+Output is byte-stable (no timestamps), so the same artifacts give the same report.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from iterdeploy import evaluation as evalmetrics
+from iterdeploy import report_plots as plots
+from iterdeploy.artifacts import write_bytes, write_json, write_text
+from iterdeploy.config import PARAMS_FILE, load_params, params_from_dict
+from iterdeploy.errors import IterdeployError
+from iterdeploy.layout import Layout, gen_name
+from iterdeploy.report_markdown import ablations_markdown, summary_markdown
+
+EVALUATION_COLUMNS = ("task_id", "domain", "size", "reference_length", "mode", "valid", "plan_length")
+"""Columns of evaluation.parquet the report reads (see evaluation.RESULT_COLUMNS)."""
+CURATED_COLUMNS = ("task_id",)
+"""Required columns of curated_dataset.parquet; `origin_generation` is used when present."""
+TOTAL = "total"
+DEFAULT_OUT = "reports"
+FIGURES = ("success_heatmap.png", "solved_counts.png", "plan_lengths.png", "curated_growth.png")
+
+
+@dataclass(frozen=True)
+class Run:
+    root: Path
+    layout: Layout
+    generations: list[int]
+    """Evaluated generations (metrics.json present), ascending; always starts with 0."""
+    pending: list[int]
+    """Configured generations not evaluated yet."""
+
+
+def open_run(root: str | Path, params_file: str = PARAMS_FILE) -> Run:
+    """The run under `root`: generations from params.yaml, or from the gen_NNN folders when it has none.
+
+    Parameters are read without the task and model layers' checks: the report needs only `paths` and
+    `generations`, and those checks would import torch."""
+    root = Path(root)
+    path = root / params_file
+    configured = path.is_file()
+    layout = Layout(load_params(path) if configured else params_from_dict({}))
+    if configured:
+        candidates = [0] + layout.params.gens
+    else:
+        names = (p.name for p in (root / layout.runs).glob("gen_*") if p.is_dir())
+        candidates = sorted(int(n[4:]) for n in names if re.fullmatch(r"gen_\d{3}", n)) or [0]
+    done = [g for g in candidates if (root / layout.metrics(g)).is_file()]
+    if 0 not in done:
+        raise IterdeployError("missing: generation 0 has not been evaluated, nothing to report",
+                              root / layout.metrics(0))
+    return Run(root, layout, done, [g for g in candidates if g not in done])
+
+
+def _as_run(run: Run | str | Path) -> Run:
+    return run if isinstance(run, Run) else open_run(run)
+
+
+def _read_parquet(path: Path, columns: tuple[str, ...], what: str) -> pd.DataFrame:
+    if not path.is_file():
+        raise IterdeployError(f"missing {what}", path)
+    try:
+        df = pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises many types for a damaged file; all mean the same here
+        raise IterdeployError(f"not a readable Parquet file ({type(exc).__name__}: {exc})", path) from None
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise IterdeployError(f"{what} lacks column(s) {', '.join(missing)}", path)
+    return df
+
+
+def _greedy_tasks(df: pd.DataFrame, gen: int, path: Path) -> pd.DataFrame:
+    if not (df["mode"] == "greedy").any():
+        raise IterdeployError("no greedy plans (evaluation.greedy was false?); the report counts greedy "
+                              "test plans", path)
+    try:  # the evaluation module's own per-task table, so "solved" means what metrics.json means
+        table = evalmetrics.task_table(df, k=1).reset_index()
+    except (TypeError, ValueError, KeyError) as exc:
+        raise IterdeployError(f"malformed evaluation results ({type(exc).__name__}: {exc})", path) from None
+    return pd.DataFrame({
+        "generation": gen, "task_id": table["task_id"].astype(str), "domain": table["domain"].astype(str),
+        "size": table["size"].astype("int64"), "solved": table["greedy"].fillna(False).astype(bool),
+        "length": table["greedy_length"].astype("Int64"),
+    })
+
+
+def task_results(run: Run | str | Path) -> pd.DataFrame:
+    """One row per (generation, test task): generation, task_id, domain, size, solved (the greedy plan
+    is valid), length (of the valid greedy plan, NA otherwise)."""
+    run = _as_run(run)
+    frames = []
+    for g in run.generations:
+        path = run.root / run.layout.evaluation(g)
+        df = _read_parquet(path, EVALUATION_COLUMNS, f"evaluation results of generation {g}")
+        frames.append(_greedy_tasks(df, g, path))
+    return pd.concat(frames, ignore_index=True)
+
+
+def curated_rows(run: Run | str | Path) -> pd.DataFrame:
+    """One row per training plan of every evaluated generation >= 1: generation, task_id,
+    origin_generation (the generation whose sample it is; NA when the file has no such column)."""
+    run = _as_run(run)
+    frames = [pd.DataFrame({"generation": pd.Series([], dtype="int64"), "task_id": pd.Series([], dtype=str),
+                            "origin_generation": pd.Series([], dtype="Int64")})]
+    for g in (g for g in run.generations if g > 0):
+        df = _read_parquet(run.root / run.layout.curated(g), CURATED_COLUMNS, f"curated dataset of generation {g}")
+        origin = df["origin_generation"] if "origin_generation" in df.columns else pd.NA
+        frames.append(pd.DataFrame({"generation": g, "task_id": df["task_id"].astype(str),
+                                    "origin_generation": origin}).astype({"origin_generation": "Int64"}))
+    return pd.concat(frames, ignore_index=True)
+
+
+# --------------------------------------------------------------------------- tables (pure)
+
+
+def _with_total(per_domain: pd.DataFrame, total: pd.Series) -> pd.DataFrame:
+    return pd.concat([per_domain, total.to_frame(TOTAL).T]).rename_axis("domain")
+
+
+def solved_table(results: pd.DataFrame) -> pd.DataFrame:
+    """Solved test tasks (greedy): rows are domains then 'total', columns generations."""
+    by = results.pivot_table(index="domain", columns="generation", values="solved", aggfunc="sum", fill_value=0)
+    by = by.astype("int64")
+    return _with_total(by, by.sum())
+
+
+def task_counts(results: pd.DataFrame) -> pd.Series:
+    """Test tasks per domain and in total (the largest count over generations: they share one test split)."""
+    by = results.groupby(["domain", "generation"])["task_id"].nunique().groupby("domain").max()
+    return pd.concat([by, pd.Series({TOTAL: int(results.groupby("generation")["task_id"].nunique().max())})])
+
+
+def longest_table(results: pd.DataFrame) -> pd.DataFrame:
+    """Longest valid greedy plan: rows are domains then 'total', columns generations (NA: none valid)."""
+    gens = sorted(results["generation"].unique())
+    valid = results[results["solved"]]
+    by = valid.pivot_table(index="domain", columns="generation", values="length", aggfunc="max")
+    by = by.reindex(index=sorted(results["domain"].unique()), columns=gens).astype("Int64")
+    return _with_total(by, by.max(skipna=True).astype("Int64")).astype("Int64")
+
+
+def success_by_size(results: pd.DataFrame) -> pd.DataFrame:
+    """One row per (domain, size, generation): tasks, solved, success (solved fraction)."""
+    out = results.groupby(["domain", "size", "generation"], sort=True).agg(
+        tasks=("task_id", "nunique"), solved=("solved", "sum")).reset_index()
+    out["solved"] = out["solved"].astype("int64")
+    out["success"] = out["solved"] / out["tasks"]
+    return out
+
+
+def curated_growth(curated: pd.DataFrame, generations: list[int]) -> pd.DataFrame:
+    """Per generation >= 1: rows (training plans) and tasks (distinct tasks) of its curated dataset."""
+    gens = [g for g in generations if g > 0]
+    grouped = curated.groupby("generation")
+    out = pd.DataFrame({"rows": grouped.size(), "tasks": grouped["task_id"].nunique()})
+    return out.reindex(pd.Index(gens, name="generation"), fill_value=0).astype("int64")
+
+
+def curated_by_origin(curated: pd.DataFrame, generations: list[int]) -> pd.DataFrame:
+    """Training plans per generation (rows) by the generation they were sampled in (columns); no
+    columns when the curated files carry no origin."""
+    gens = pd.Index([g for g in generations if g > 0], name="generation")
+    known = curated.dropna(subset=["origin_generation"])
+    if known.empty:
+        return pd.DataFrame(index=gens)
+    counts = known.groupby(["generation", "origin_generation"]).size().unstack(fill_value=0)
+    return counts.reindex(gens, fill_value=0).astype("int64")
+
+
+def ratio(first, last) -> float | None:
+    """last / first, or None when either is missing or first is 0."""
+    if pd.isna(first) or pd.isna(last) or first == 0:
+        return None
+    return float(last) / float(first)
+
+
+# --------------------------------------------------------------------------- summary and files
+
+
+def _by_gen(row: pd.Series) -> dict:
+    return {str(int(g)): (None if pd.isna(v) else int(v)) for g, v in row.items()}
+
+
+def summary(run: Run, results: pd.DataFrame, curated: pd.DataFrame) -> dict:
+    """Every number of the report (summary.json; summary.md is rendered from it)."""
+    first, last = run.generations[0], run.generations[-1]
+    solved, longest, counts = solved_table(results), longest_table(results), task_counts(results)
+    sizes = success_by_size(results)
+    growth, origin = curated_growth(curated, run.generations), curated_by_origin(curated, run.generations)
+    return {
+        "generations": run.generations,
+        "pending": run.pending,
+        "domains": [d for d in solved.index if d != TOTAL],
+        "tasks": {d: int(n) for d, n in counts.items()},
+        "solved": {d: _by_gen(solved.loc[d]) for d in solved.index},
+        "solved_ratio": {d: ratio(solved.loc[d, first], solved.loc[d, last]) for d in solved.index},
+        "longest_valid": {d: _by_gen(longest.loc[d]) for d in longest.index},
+        "longest_valid_ratio": {d: ratio(longest.loc[d, first], longest.loc[d, last]) for d in longest.index},
+        "success_by_size": {
+            d: {str(int(s)): {str(int(r.generation)): {"tasks": int(r.tasks), "solved": int(r.solved),
+                                                        "success": float(r.success)} for r in rows.itertuples()}
+                for s, rows in part.groupby("size")}
+            for d, part in sizes.groupby("domain")},
+        "curated": {str(int(g)): {"rows": int(r["rows"]), "tasks": int(r["tasks"]),
+                                  "by_origin_generation": {str(int(o)): int(n) for o, n in origin.loc[g].items() if n}}
+                    for g, r in growth.iterrows()},
+    }
+
+
+def write_report(root: str | Path, out_dir: str | Path | None = None, params_file: str = PARAMS_FILE) -> dict:
+    """Write the figures, summary.md and summary.json of the run under `root` into `out_dir`
+    (default: <root>/reports). Each file is replaced atomically; the summaries go last, so their
+    presence means the figures they link are there. Returns the summary dict."""
+    run = open_run(root, params_file)
+    out = Path(out_dir) if out_dir is not None else run.root / DEFAULT_OUT
+    results, curated = task_results(run), curated_rows(run)
+    data = summary(run, results, curated)
+    pngs = {
+        "success_heatmap.png": plots.success_heatmap(success_by_size(results)),
+        "solved_counts.png": plots.solved_counts(solved_table(results)),
+        "plan_lengths.png": plots.plan_lengths(results),
+        "curated_growth.png": plots.curated_growth(curated_growth(curated, run.generations),
+                                                   curated_by_origin(curated, run.generations)),
+    }
+    for name, png in pngs.items():
+        write_bytes(out / name, png)
+    write_text(out / "summary.md", summary_markdown(data, FIGURES))
+    write_json(out / "summary.json", data)
+    return data
+
+
+# --------------------------------------------------------------------------- comparison of runs
+
+
+def compare_runs(named_roots: dict[str, str | Path]) -> pd.DataFrame:
+    """Named runs side by side, one row per (run, generation, domain; 'total' included):
+    tasks, solved, success, longest_valid (NA: no valid greedy plan), last (the run's last generation)."""
+    frames = []
+    for name, root in named_roots.items():
+        results = task_results(open_run(root))
+        solved, longest, counts = solved_table(results), longest_table(results), task_counts(results)
+        long = solved.stack().rename("solved").reset_index()
+        long["longest_valid"] = [longest.loc[d, g] for d, g in zip(long["domain"], long["generation"])]
+        long["tasks"] = long["domain"].map(counts).astype("int64")
+        long.insert(0, "run", name)
+        long["last"] = long["generation"] == long["generation"].max()
+        frames.append(long)
+    if not frames:
+        raise IterdeployError("no runs to compare")
+    out = pd.concat(frames, ignore_index=True)
+    out["success"] = out["solved"] / out["tasks"]
+    out["longest_valid"] = out["longest_valid"].astype("Int64")
+    return out[["run", "generation", "domain", "tasks", "solved", "success", "longest_valid", "last"]]
+
+
+def write_comparison(named_roots: dict[str, str | Path], out_dir: str | Path = DEFAULT_OUT) -> pd.DataFrame:
+    """ablations.png, then ablations.md (which links it) into `out_dir`; returns `compare_runs(...)`."""
+    table = compare_runs(named_roots)
+    out = Path(out_dir)
+    write_bytes(out / "ablations.png", plots.ablations(table))
+    write_text(out / "ablations.md", ablations_markdown(table, "ablations.png"))
+    return table
+
+
+def format_solved(data: dict) -> str:
+    """The solved-per-generation table of a summary as plain text (the CLI prints it)."""
+    gens = [str(g) for g in data["generations"]]
+    rows = [["domain", "tasks"] + [gen_name(int(g)) for g in gens] + ["last/first"]]
+    for d, by in data["solved"].items():
+        r = data["solved_ratio"][d]
+        rows.append([d, str(data["tasks"][d])] + [str(by[g]) for g in gens] + ["-" if r is None else f"{r:.2f}"])
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+             for r in rows]
+    return "solved test tasks (greedy)\n" + "\n".join(lines) + "\n"

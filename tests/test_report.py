@@ -1,0 +1,218 @@
+"""`iterdeploy report` on hand-made runs: the numbers match what was put in, files, errors, comparison.
+
+The artifacts are written with the library's own schemas and writers (evaluation.typed_results and
+metrics, curation.curate, stages.history_row, artifacts.write_*), so the report is tested against the
+files the stages really write."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from PIL import Image
+
+from iterdeploy import curation
+from iterdeploy import evaluation as evalmetrics
+from iterdeploy.artifacts import write_json, write_parquet
+from iterdeploy.cli import main
+from iterdeploy.config import params_from_dict
+from iterdeploy.errors import IterdeployError
+from iterdeploy.layout import Layout
+from iterdeploy.report import FIGURES, compare_runs, open_run, task_results, write_comparison, write_report
+from iterdeploy.stages import history_row
+
+TASKS = [(f"{d[:2]}-{s}-{x}", d, s) for d in ("blocksworld", "ferry") for s in (3, 4) for x in "ab"]
+"""8 test tasks: 2 domains x sizes 3, 4 x 2 tasks."""
+
+# Greedy plan length per generation and task; None: the greedy plan is invalid.
+GREEDY = {
+    0: {"bl-3-a": 4, "fe-3-a": 5, "fe-3-b": 6},
+    1: {"bl-3-a": 4, "bl-3-b": 6, "bl-4-a": 8, "fe-3-a": 5, "fe-3-b": 6},
+    2: {"bl-3-a": 4, "bl-3-b": 6, "bl-4-a": 8, "bl-4-b": 10, "fe-3-a": 5, "fe-3-b": 6, "fe-4-a": 9},
+}
+# Deployment samples per generation: (task, sample index, plan length, valid).
+DEPLOY = {
+    1: [("bl-d1", 0, 5, True), ("bl-d1", 1, 3, False), ("fe-d2", 0, 4, False)],
+    2: [("bl-d1", 0, 7, True), ("fe-d2", 0, 3, True), ("fe-d3", 0, 4, True), ("fe-d3", 1, 2, False)],
+}
+
+
+def _evaluation(gen: int, greedy: dict[str, int]) -> pd.DataFrame:
+    rows = []
+    for tid, domain, size in TASKS:
+        n = greedy.get(tid)
+        rows.append({"task_id": tid, "domain": domain, "size": size, "reference_length": 4, "mode": "greedy",
+                     "sample_index": 0, "plan_length": n or 2, "valid": n is not None,
+                     "error": None if n else "goal", "completion": "", "plan": ""})
+        # A valid, very long sample on every task: samples must count neither as solved nor as longest.
+        rows.append({**rows[-1], "mode": "sample", "plan_length": 30 + gen, "valid": True, "error": None})
+    return evalmetrics.typed_results(pd.DataFrame(rows))
+
+
+def _validated(gen: int, samples) -> pd.DataFrame:
+    return pd.DataFrame([{
+        "task_id": t, "domain": "blocksworld" if t.startswith("bl") else "ferry", "size": 3, "generation": gen,
+        "sample_index": i, "sample_id": f"gen_{gen:03d}/{t}/{i}", "model_hash": f"hash{gen - 1}",
+        "plan": "(a)\n" * n, "plan_length": n, "valid": v, "error": None if v else "goal", "completion": "",
+    } for t, i, n, v in samples])
+
+
+def make_run(root: Path, greedy: dict[int, dict[str, int]], configured_gens: int | None = None) -> Path:
+    """A finished run of generations 0..max(greedy) under `root`, as the stages leave it."""
+    n = max(greedy) if configured_gens is None else configured_gens
+    params = {"generations": [{"gen": g, "prev": g - 1} for g in range(1, n + 1)]}
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    lay = Layout(params_from_dict(params))
+    previous, history, curated = None, [], None
+    for g in sorted(greedy):
+        if g > 0:
+            validated = _validated(g, DEPLOY[g])
+            write_parquet(root / lay.samples(g), validated)
+            write_parquet(root / lay.validated(g), validated)
+            curated = curation.curate(validated, curated, generation=g)
+            write_parquet(root / lay.curated(g), curated)
+        results = _evaluation(g, greedy[g])
+        m = evalmetrics.metrics(results, g, 1, previous, g - 1 if g else None)
+        history.append(history_row(m))
+        write_parquet(root / lay.evaluation(g), results)
+        write_json(root / lay.history(g), history)
+        write_json(root / lay.metrics(g), m)
+        previous = results
+    return root
+
+
+@pytest.fixture
+def run_root(tmp_path: Path) -> Path:
+    return make_run(tmp_path / "run", GREEDY)
+
+
+def test_summary_numbers_match_the_artifacts(run_root: Path, tmp_path: Path):
+    data = write_report(run_root, tmp_path / "out")
+    assert data == json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert data["generations"] == [0, 1, 2] and data["pending"] == []
+    assert data["domains"] == ["blocksworld", "ferry"]
+    assert data["tasks"] == {"blocksworld": 4, "ferry": 4, "total": 8}
+    assert data["solved"] == {"blocksworld": {"0": 1, "1": 3, "2": 4}, "ferry": {"0": 2, "1": 2, "2": 3},
+                              "total": {"0": 3, "1": 5, "2": 7}}
+    assert data["solved_ratio"] == pytest.approx({"blocksworld": 4.0, "ferry": 1.5, "total": 7 / 3})
+    # greedy only: the 30+ step valid samples are ignored
+    assert data["longest_valid"] == {"blocksworld": {"0": 4, "1": 8, "2": 10}, "ferry": {"0": 6, "1": 6, "2": 9},
+                                     "total": {"0": 6, "1": 8, "2": 10}}
+    assert data["longest_valid_ratio"] == pytest.approx({"blocksworld": 2.5, "ferry": 1.5, "total": 10 / 6})
+    bw4 = data["success_by_size"]["blocksworld"]["4"]
+    assert {g: (c["solved"], c["tasks"], c["success"]) for g, c in bw4.items()} == {
+        "0": (0, 2, 0.0), "1": (1, 2, 0.5), "2": (2, 2, 1.0)}
+    # gen 1 keeps bl-d1 (5 steps); gen 2 keeps that plan (its own is longer) and adds fe-d2, fe-d3
+    assert data["curated"] == {"1": {"rows": 1, "tasks": 1, "by_origin_generation": {"1": 1}},
+                               "2": {"rows": 3, "tasks": 3, "by_origin_generation": {"1": 1, "2": 2}}}
+
+
+def test_solved_counts_agree_with_metrics_json(run_root: Path):
+    results = task_results(run_root)
+    for g, part in results.groupby("generation"):
+        m = json.loads((run_root / "runs" / f"gen_{g:03d}" / "metrics.json").read_text())
+        assert int(part["solved"].sum()) == m["solved_count"]["greedy"]
+
+
+def test_files_are_written_and_valid(run_root: Path, tmp_path: Path):
+    out = tmp_path / "out"
+    write_report(run_root, out)
+    names = set(FIGURES) | {"summary.md", "summary.json"}
+    assert {p.name for p in out.iterdir()} == names  # no temporary files left behind
+    for name in FIGURES:
+        with Image.open(out / name) as img:
+            img.verify()
+            assert img.format == "PNG" and img.size[0] > 100
+    md = (out / "summary.md").read_text()
+    for name in FIGURES:
+        assert f"]({name})" in md
+    assert "| total | 8 | 3 | 5 | 7 | 2.33× |" in md
+    assert "| blocksworld | 4 | 4 | 8 | 10 | 2.50× |" in md
+    assert "| 4 | 0.00 (0/2) | 0.50 (1/2) | 1.00 (2/2) |" in md
+    assert "| gen_002 | 3 | 3 | 1 | 2 |" in md
+    before = {n: (out / n).read_bytes() for n in names}
+    write_report(run_root, out)
+    assert {n: (out / n).read_bytes() for n in names} == before  # byte-stable: same artifacts, same report
+
+
+def test_default_out_dir_and_pending_generations(tmp_path: Path):
+    root = make_run(tmp_path / "run", {0: GREEDY[0], 1: GREEDY[1]}, configured_gens=3)
+    data = write_report(root)
+    assert (root / "reports" / "summary.json").is_file()
+    assert data["generations"] == [0, 1] and data["pending"] == [2, 3]
+    assert "not evaluated yet: gen_002, gen_003" in (root / "reports" / "summary.md").read_text()
+
+
+def test_run_without_params_uses_generation_folders(run_root: Path):
+    (run_root / "params.yaml").unlink()
+    assert open_run(run_root).generations == [0, 1, 2]
+
+
+def test_missing_or_malformed_artifacts_name_the_file(run_root: Path, tmp_path: Path):
+    evaluation = run_root / "runs" / "gen_001" / "evaluation.parquet"
+    good = evaluation.read_bytes()
+    evaluation.unlink()
+    with pytest.raises(IterdeployError, match=r"runs/gen_001/evaluation\.parquet: missing") as exc:
+        write_report(run_root, tmp_path / "out")
+    assert "\n" not in str(exc.value)
+    assert not (tmp_path / "out" / "summary.json").exists()
+    evaluation.write_bytes(b"not parquet")
+    with pytest.raises(IterdeployError, match=r"gen_001/evaluation\.parquet: not a readable Parquet file"):
+        write_report(run_root, tmp_path / "out")
+    evaluation.write_bytes(good)
+    curated = run_root / "runs" / "gen_002" / "curated_dataset.parquet"
+    pd.read_parquet(curated).drop(columns=["task_id"]).to_parquet(curated)
+    with pytest.raises(IterdeployError, match=r"gen_002/curated_dataset\.parquet: .* lacks column\(s\) task_id"):
+        write_report(run_root, tmp_path / "out")
+    (run_root / "runs" / "gen_000" / "metrics.json").unlink()
+    with pytest.raises(IterdeployError, match=r"gen_000/metrics\.json: missing"):
+        open_run(run_root)
+
+
+def test_compare_runs_side_by_side(run_root: Path, tmp_path: Path):
+    # the ablation solves less in generation 2 (and has no 10-step plan) and stops after generation 2
+    worse = {**GREEDY, 2: {k: v for k, v in GREEDY[2].items() if k not in ("bl-4-b", "fe-4-a")}}
+    other = make_run(tmp_path / "ablation", worse)
+    table = compare_runs({"default": run_root, "filter=none": other})
+    total = table[table["domain"] == "total"].pivot(index="run", columns="generation", values="solved")
+    assert total.loc["default"].tolist() == [3, 5, 7]
+    assert total.loc["filter=none"].tolist() == [3, 5, 5]
+    last = table[table["last"]].set_index(["run", "domain"])
+    assert last.loc[("default", "blocksworld"), "longest_valid"] == 10
+    assert last.loc[("filter=none", "blocksworld"), "longest_valid"] == 8
+    assert last.loc[("filter=none", "ferry"), "solved"] == 2
+    assert last.loc[("default", "total"), "success"] == pytest.approx(7 / 8)
+
+    write_comparison({"default": run_root, "filter=none": other}, tmp_path / "out")
+    md = (tmp_path / "out" / "ablations.md").read_text()
+    assert "| default | total | 8 | 3 | 5 | 7 |" in md
+    assert "| filter=none | total | 8 | 3 | 5 | 5 |" in md
+    assert "| default | gen_002 | 10 | 9 | 10 | 7/8 |" in md
+    assert "](ablations.png)" in md
+    with Image.open(tmp_path / "out" / "ablations.png") as img:
+        assert img.format == "PNG"
+
+
+def test_cli(run_root: Path, tmp_path: Path, capsys):
+    other = make_run(tmp_path / "other", {0: GREEDY[0], 1: GREEDY[1]})
+    out = tmp_path / "out"
+    assert main(["report", "--root", str(run_root), "--out", str(out),
+                 "--compare", f"filter=none={other}"]) == 0
+    stdout = capsys.readouterr().out
+    assert "solved test tasks (greedy)" in stdout
+    assert [line.split() for line in stdout.splitlines() if line.startswith("total")][0] == \
+        ["total", "8", "3", "5", "7", "2.33"]
+    assert "filter=none" in stdout
+    assert {p.name for p in out.iterdir()} >= {"summary.json", "ablations.md", "ablations.png"}
+
+    shutil.rmtree(run_root / "runs" / "gen_002")
+    (run_root / "runs" / "gen_001" / "evaluation.parquet").unlink()
+    assert main(["report", "--root", str(run_root)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("iterdeploy report: error:") and "gen_001/evaluation.parquet: missing" in err
+    assert main(["report", "--root", str(run_root), "--compare", "nonsense"]) == 2
