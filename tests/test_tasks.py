@@ -69,10 +69,10 @@ def _with(split_changes=None, **top):
     (_with({"per_size": 0}), r"tasks\.splits\[1\]\.per_size must be an integer"),
     (_with({"per_size": "5"}), r"tasks\.splits\[1\]\.per_size must be an integer"),
     (_with({"name": "Train Set"}), r"tasks\.splits\[1\]\.name must match"),
-    (_with({"name": "train", "domain": "blocksworld"}), r"split 'train' of blocksworld is listed twice"),
+    (_with({"name": "train", "domain": "blocksworld", "sizes": [4]}), r"split 'train' of blocksworld lists size \d+ twice"),
     (_with(seed=True), r"tasks\.seed must be an integer"),
     (_with(seed=-1), r"tasks\.seed must be an integer"),
-    (_with(reference="lama"), r"tasks\.reference must be one of constructive, fast-downward"),
+    (_with(reference="lama"), r"tasks\.reference must be one of constructive, naive, fast-downward"),
     ({"seed": 0}, r"missing key 'splits'"),
     ([1, 2], r"tasks must be a mapping"),
 ])

@@ -47,6 +47,24 @@ def _training_arguments(cfg: TrainConfig, scratch: str, use_bf16: bool, progress
     return TrainingArguments(**kw)
 
 
+def _loss_log_callback(every_s: float = 30.0):
+    """Without a progress bar (DVC, Dagster, files), one stderr line about every `every_s` seconds."""
+    from transformers import TrainerCallback
+
+    class LossLog(TrainerCallback):
+        def __init__(self):
+            self.start = self.last = time.perf_counter()
+
+        def on_log(self, args, state, control, logs=None, **kw):
+            now = time.perf_counter()
+            if logs and "loss" in logs and (now - self.last >= every_s or state.global_step >= state.max_steps):
+                self.last = now
+                print(f"  train step {state.global_step}/{state.max_steps} loss {logs['loss']:.4f} "
+                      f"({now - self.start:.0f} s)", file=sys.stderr, flush=True)
+
+    return LossLog()
+
+
 def train_model(model, tokenizer, examples: list[tuple[str, str]], cfg: TrainConfig,
                 progress: bool | None = None) -> dict:
     """Train `model` in place on the examples; return the statistics the model card records."""
@@ -66,6 +84,8 @@ def train_model(model, tokenizer, examples: list[tuple[str, str]], cfg: TrainCon
         args = _training_arguments(cfg, scratch, use_bf16, progress)
         trainer = Trainer(model=model, args=args, train_dataset=rows, data_collator=collator)
         trainer.remove_callback(PrinterCallback)  # without a progress bar it prints every log dict to stdout
+        if not progress:
+            trainer.add_callback(_loss_log_callback())
         result = trainer.train()
     wall = time.perf_counter() - start
     model.eval()

@@ -86,11 +86,12 @@ class TaskSetSpec:
         if not isinstance(raw, (list, tuple)) or not raw:
             raise ConfigError(f"{where}.splits must be a non-empty list, got {raw!r}")
         splits = tuple(SplitSpec.from_dict(s, f"{where}.splits[{i}]") for i, s in enumerate(raw))
-        seen = set()
+        seen = set()  # a split may list a domain twice (e.g. more tasks of one size), never a size twice
         for i, s in enumerate(splits):
-            if (s.name, s.domain) in seen:
-                raise ConfigError(f"{where}.splits[{i}]: split {s.name!r} of {s.domain} is listed twice")
-            seen.add((s.name, s.domain))
+            for size in s.sizes:
+                if (s.name, s.domain, size) in seen:
+                    raise ConfigError(f"{where}.splits[{i}]: split {s.name!r} of {s.domain} lists size {size} twice")
+                seen.add((s.name, s.domain, size))
         reference = d.get("reference", "constructive")
         if reference not in REFERENCES:
             raise ConfigError(f"{where}.reference must be one of {', '.join(REFERENCES)}, got {reference!r}")
