@@ -43,7 +43,7 @@ def tiny_params() -> dict:
     p["bootstrap"].update(max_steps=4, batch_size=8, renamings=1)
     p["sampling"].update(k=2, max_new_tokens=40, batch_size=8)
     p["curation"].update(filter="none")
-    p["training"].update(max_steps=2, batch_size=4, lora_r=2, lora_alpha=4)
+    p["training"].update(method="lora", init_from="previous", max_steps=2, batch_size=4, lora_r=2, lora_alpha=4)
     p["evaluation"].update(k=2, max_new_tokens=40, batch_size=8)
     p["generations"] = [{"gen": 1, "prev": 0}, {"gen": 2, "prev": 1}]
     p["threads"] = 1
