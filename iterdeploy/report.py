@@ -275,9 +275,59 @@ def compare_runs(named_roots: dict[str, str | Path]) -> pd.DataFrame:
     return out[["run", "generation", "domain", "tasks", "solved", "success", "longest_valid", "last"]]
 
 
-def write_comparison(named_roots: dict[str, str | Path], out_dir: str | Path = DEFAULT_OUT) -> pd.DataFrame:
-    """ablations.png, then ablations.md (which links it) into `out_dir`; returns `compare_runs(...)`."""
-    table = compare_runs(named_roots)
+_METRICS_FILE = re.compile(r"(?:^|/)gen_(\d+)/metrics\.json$")
+
+
+def _experiment_entries(node, found: list) -> None:
+    """Every (name, metrics) in `dvc exp show --json`, depth first: the workspace, baselines, experiments."""
+    if isinstance(node, list):
+        for item in node:
+            _experiment_entries(item, found)
+    elif isinstance(node, dict):
+        data = node.get("data")
+        if isinstance(data, dict) and "rev" in node and isinstance(data.get("metrics"), dict):
+            found.append((node.get("name") or str(node["rev"]), data["metrics"]))
+        for key in ("experiments", "revs"):
+            _experiment_entries(node.get(key), found)
+
+
+def experiments_table(shown, names: dict[str, str] | None = None) -> pd.DataFrame:
+    """`compare_runs`' table from `dvc exp show --json` (metrics.json of every generation, greedy):
+    the workspace (named 'default' unless `names` says otherwise) and every experiment with metrics."""
+    names = {"workspace": "default", **(names or {})}
+    rows, seen = [], set()
+    entries: list = []
+    _experiment_entries(shown, entries)
+    for raw_name, metrics in entries:
+        name = names.get(raw_name, raw_name)
+        per_gen = {}
+        for path, content in metrics.items():
+            match = _METRICS_FILE.search(path)
+            if match and isinstance(content, dict) and isinstance(content.get("data"), dict):
+                per_gen[int(match.group(1))] = content["data"]
+        if not per_gen or name in seen:
+            continue
+        seen.add(name)
+        last = max(per_gen)
+        for gen, m in sorted(per_gen.items()):
+            for domain, by in sorted(m.get("by_domain", {}).items()):
+                rows.append([name, gen, domain, by.get("tasks"), by.get("solved_greedy"), by.get("longest_greedy"),
+                             gen == last])
+            rows.append([name, gen, "total", m.get("tasks"), (m.get("solved_count") or {}).get("greedy"),
+                         m.get("longest_greedy"), gen == last])
+    if not rows:
+        raise IterdeployError("`dvc exp show --json` has no experiment with generation metrics")
+    out = pd.DataFrame(rows, columns=["run", "generation", "domain", "tasks", "solved", "longest_valid", "last"])
+    out["success"] = out["solved"] / out["tasks"]
+    out["longest_valid"] = out["longest_valid"].astype("Int64")
+    return out[["run", "generation", "domain", "tasks", "solved", "success", "longest_valid", "last"]]
+
+
+def write_comparison(named_roots: dict[str, str | Path], out_dir: str | Path = DEFAULT_OUT,
+                     table: pd.DataFrame | None = None) -> pd.DataFrame:
+    """ablations.png, then ablations.md (which links it) into `out_dir`; returns the table compared
+    (`compare_runs(named_roots)` unless given, e.g. `experiments_table(...)`)."""
+    table = compare_runs(named_roots) if table is None else table
     out = Path(out_dir)
     write_bytes(out / "ablations.png", plots.ablations(table))
     write_text(out / "ablations.md", ablations_markdown(table, "ablations.png"))

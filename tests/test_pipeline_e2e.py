@@ -206,6 +206,15 @@ def test_dvc_experiment_metrics_and_plots(project, dagster_run):
     assert "Running stage 'gen_001-curated_dataset'" in out
     shown = json.loads(dvc.run(["exp", "show", "--json"], cwd=project).stdout)
     assert "first" in json.dumps(shown)
+    from iterdeploy.report import experiments_table
+
+    table = experiments_table(shown)  # the ablation comparison of `iterdeploy report --experiments`
+    assert {"default", "first"} <= set(table["run"])
+    first = table[(table["run"] == "first") & (table["domain"] == "total")]
+    assert list(first["generation"]) == [0, 1, 2] and list(first["last"]) == [False, False, True]
+    last_metrics = json.loads((project / "runs/gen_002/metrics.json").read_text())
+    assert first["tasks"].iloc[-1] == last_metrics["tasks"]
+    assert first["solved"].iloc[-1] == last_metrics["solved_count"]["greedy"]
     metrics = json.loads(dvc.run(["metrics", "show", "--json"], cwd=project).stdout)
     assert "runs/gen_002/metrics.json" in json.dumps(metrics)
     dvc.run(["plots", "show", "-o", "plots_out"], cwd=project)

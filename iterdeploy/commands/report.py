@@ -22,6 +22,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--name", default="default", help="this run's name in the comparison (default: default)")
     p.add_argument("--compare", nargs="+", default=[], metavar="NAME=ROOT",
                    help="other runs (project roots) to put next to this one, e.g. filter=none=../ablation-filter")
+    p.add_argument("--experiments", action="store_true",
+                   help="also compare the DVC experiments of this project (`dvc exp show --json`, e.g. the "
+                        "ablations of scripts/ablations.sh) with the workspace run: ablations.md and .png")
     p.set_defaults(func=run)
 
 
@@ -45,12 +48,23 @@ def run(args: argparse.Namespace) -> int:
     root = Path(args.root)
     out = Path(args.out) if args.out else root / DEFAULT_OUT
     others = parse_named_roots(args.compare)
+    if others and args.experiments:
+        raise IterdeployError("--compare and --experiments: give one source of runs to compare")
     if args.name in others:
         raise IterdeployError(f"--compare: run name {args.name!r} is this run's name (--name)")
     data = write_report(root, out, args.params)
     sys.stdout.write(format_solved(data))
-    if others:
-        table = write_comparison({args.name: root, **others}, out)
+    table = None
+    if args.experiments:
+        import json
+
+        from iterdeploy import dvc
+        from iterdeploy.report import experiments_table
+
+        shown = json.loads(dvc.run(["exp", "show", "--json"], cwd=root).stdout)
+        table = experiments_table(shown, {"workspace": args.name})
+    if others or table is not None:
+        table = write_comparison({args.name: root, **others}, out, table)
         totals = table[table["domain"] == "total"].pivot(index="run", columns="generation", values="solved")
         totals = totals.reindex(list(dict.fromkeys(table["run"])))
         sys.stdout.write("\nsolved test tasks (greedy, total) per run\n"

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The ablations of the default experiment as DVC experiments with the same seeds (issue: curation and
+# initialisation rules side by side). Run after `iterdeploy run` has finished and its dvc.lock is committed:
+# generation 0 (the bootstrap) comes from DVC's run cache, so each variant runs only its generations.
+#   bash scripts/ablations.sh          # queue the four variants and run them, JOBS at a time (default 2)
+#   .venv-dvc/bin/dvc exp show         # the default (workspace) and every variant side by side
+#   .venv/bin/iterdeploy report --ablations   # reports/ablations.md and .png from the same numbers
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DVC=${ITERDEPLOY_DVC:-.venv-dvc/bin/dvc}
+export PATH="$PWD/.venv/bin:$PATH"  # the stages call `iterdeploy`
+queue() { "$DVC" exp run --queue --name "$1" "${@:2}"; }
+queue filter-none       -S curation.filter=none         # train on every sample, valid or not
+queue no-accumulate     -S curation.accumulate=false    # generation g's valid plans only
+queue per-task-first    -S curation.per_task=first      # the first valid plan per task, not the shortest
+queue init-previous     -S training.init_from=previous  # fine-tune checkpoint g-1 instead of the base
+"$DVC" queue start --jobs "${JOBS:-2}"
+# `dvc queue start` returns at once; wait until the queue is empty, then show the results.
+while "$DVC" queue status 2>/dev/null | grep -qE "Queued|Running"; do sleep 20; done
+"$DVC" queue status
+"$DVC" exp show --no-pager --drop 'by_size|by_domain_size|errors|vs_|plan_length|tasks$|^k$' || "$DVC" exp show --no-pager
