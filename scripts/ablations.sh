@@ -7,8 +7,9 @@
 #   .venv/bin/iterdeploy report --ablations   # reports/ablations.md and .png from the same numbers
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DVC=${ITERDEPLOY_DVC:-.venv-dvc/bin/dvc}
-export PATH="$PWD/.venv/bin:$PATH"  # the stages call `iterdeploy`
+# The stages call `iterdeploy` (.venv); the queue's workers call `dvc` (.venv-dvc, its own environment).
+export PATH="$PWD/.venv/bin:$PWD/.venv-dvc/bin:$PATH"
+DVC=${ITERDEPLOY_DVC:-dvc}
 queue() { "$DVC" exp run --queue --name "$1" "${@:2}"; }
 queue filter-none       -S curation.filter=none         # train on every sample, valid or not
 queue no-accumulate     -S curation.accumulate=false    # generation g's valid plans only
