@@ -36,6 +36,8 @@ from iterdeploy.report_markdown import ablations_markdown, summary_markdown
 
 EVALUATION_COLUMNS = ("task_id", "domain", "size", "reference_length", "mode", "valid", "plan_length")
 """Columns of evaluation.parquet the report reads (see evaluation.RESULT_COLUMNS)."""
+DEPLOYMENT_COLUMNS = ("task_id", "valid", "plan_length")
+"""Columns of validated_plans.parquet the report reads."""
 CURATED_COLUMNS = ("task_id",)
 """Required columns of curated_dataset.parquet; `origin_generation` is used when present."""
 TOTAL = "total"
@@ -132,7 +134,32 @@ def curated_rows(run: Run | str | Path) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+def deployment_rows(run: Run | str | Path) -> pd.DataFrame:
+    """One row per deployment sample of every evaluated generation >= 1: generation, task_id,
+    valid, plan_length: what each generation's model found on the deployment tasks."""
+    run = _as_run(run)
+    frames = [pd.DataFrame({"generation": pd.Series([], dtype="int64"), "task_id": pd.Series([], dtype=str),
+                            "valid": pd.Series([], dtype=bool), "plan_length": pd.Series([], dtype="Int64")})]
+    for g in (g for g in run.generations if g > 0):
+        df = _read_parquet(run.root / run.layout.validated(g), DEPLOYMENT_COLUMNS, f"validated plans of generation {g}")
+        frames.append(pd.DataFrame({"generation": g, "task_id": df["task_id"].astype(str),
+                                    "valid": df["valid"].fillna(False).astype(bool),
+                                    "plan_length": df["plan_length"].astype("Int64")}))
+    return pd.concat(frames, ignore_index=True)
+
+
 # --------------------------------------------------------------------------- tables (pure)
+
+
+def deployment_table(samples: pd.DataFrame) -> pd.DataFrame:
+    """Per generation >= 1: samples, valid (samples), tasks (deployed), solved (tasks with a valid sample),
+    longest_valid (steps of the longest valid sample, NA when none)."""
+    grouped = samples.groupby("generation")
+    valid = samples[samples["valid"]].groupby("generation")
+    return pd.DataFrame({
+        "samples": grouped.size(), "valid": valid.size(), "tasks": grouped["task_id"].nunique(),
+        "solved": valid["task_id"].nunique(), "longest_valid": valid["plan_length"].max(),
+    }).fillna({"valid": 0, "solved": 0}).astype({"valid": "int64", "solved": "int64", "longest_valid": "Int64"})
 
 
 def _with_total(per_domain: pd.DataFrame, total: pd.Series) -> pd.DataFrame:
@@ -203,7 +230,7 @@ def _by_gen(row: pd.Series) -> dict:
     return {str(int(g)): (None if pd.isna(v) else int(v)) for g, v in row.items()}
 
 
-def summary(run: Run, results: pd.DataFrame, curated: pd.DataFrame) -> dict:
+def summary(run: Run, results: pd.DataFrame, curated: pd.DataFrame, deployed: pd.DataFrame | None = None) -> dict:
     """Every number of the report (summary.json; summary.md is rendered from it)."""
     first, last = run.generations[0], run.generations[-1]
     solved, longest, counts = solved_table(results), longest_table(results), task_counts(results)
@@ -226,6 +253,8 @@ def summary(run: Run, results: pd.DataFrame, curated: pd.DataFrame) -> dict:
         "curated": {str(int(g)): {"rows": int(r["rows"]), "tasks": int(r["tasks"]),
                                   "by_origin_generation": {str(int(o)): int(n) for o, n in origin.loc[g].items() if n}}
                     for g, r in growth.iterrows()},
+        "deployment": {str(int(g)): {k: (None if pd.isna(v) else int(v)) for k, v in r.items()}
+                       for g, r in deployment_table(deployed).iterrows()} if deployed is not None else {},
     }
 
 
@@ -236,7 +265,7 @@ def write_report(root: str | Path, out_dir: str | Path | None = None, params_fil
     run = open_run(root, params_file)
     out = Path(out_dir) if out_dir is not None else run.root / DEFAULT_OUT
     results, curated = task_results(run), curated_rows(run)
-    data = summary(run, results, curated)
+    data = summary(run, results, curated, deployment_rows(run))
     pngs = {
         "success_heatmap.png": plots.success_heatmap(success_by_size(results)),
         "solved_counts.png": plots.solved_counts(solved_table(results)),
@@ -278,17 +307,19 @@ def compare_runs(named_roots: dict[str, str | Path]) -> pd.DataFrame:
 _METRICS_FILE = re.compile(r"(?:^|/)gen_(\d+)/metrics\.json$")
 
 
-def _experiment_entries(node, found: list) -> None:
-    """Every (name, metrics) in `dvc exp show --json`, depth first: the workspace, baselines, experiments."""
+def _experiment_entries(node, found: list, top: bool = True) -> None:
+    """Every (name, metrics, is_baseline) in `dvc exp show --json`, depth first: the workspace,
+    baselines (the commits experiments start from) and experiments."""
     if isinstance(node, list):
         for item in node:
-            _experiment_entries(item, found)
+            _experiment_entries(item, found, top)
     elif isinstance(node, dict):
         data = node.get("data")
         if isinstance(data, dict) and "rev" in node and isinstance(data.get("metrics"), dict):
-            found.append((node.get("name") or str(node["rev"]), data["metrics"]))
+            found.append((node.get("name") or str(node["rev"]), data["metrics"],
+                          top and node["rev"] != "workspace"))
         for key in ("experiments", "revs"):
-            _experiment_entries(node.get(key), found)
+            _experiment_entries(node.get(key), found, False)
 
 
 def experiments_table(shown, names: dict[str, str] | None = None) -> pd.DataFrame:
@@ -298,7 +329,10 @@ def experiments_table(shown, names: dict[str, str] | None = None) -> pd.DataFram
     rows, seen = [], set()
     entries: list = []
     _experiment_entries(shown, entries)
-    for raw_name, metrics in entries:
+    workspace = next((m for n, m, _ in entries if n == "workspace"), None)
+    for raw_name, metrics, baseline in entries:
+        if baseline and metrics == workspace:  # the committed run the workspace already shows
+            continue
         name = names.get(raw_name, raw_name)
         per_gen = {}
         for path, content in metrics.items():

@@ -55,6 +55,15 @@ def _curated_table(data: dict) -> str:
     return md_table(header, rows)
 
 
+def _deployment_table(data: dict) -> str:
+    deployed = data.get("deployment") or {}
+    if not deployed:
+        return "No generation >= 1 evaluated yet: no deployment samples.\n"
+    rows = [[gen_name(int(g)), str(d["samples"]), str(d["valid"]), f"{d['solved']} / {d['tasks']}",
+             _num(d["longest_valid"])] for g, d in deployed.items()]
+    return md_table(["generation", "samples", "valid samples", "tasks with a valid plan", "longest valid plan"], rows)
+
+
 def summary_markdown(data: dict, figures: tuple[str, ...]) -> str:
     """summary.md: the four tables with the figures (relative links, same folder)."""
     gens = data["generations"]
@@ -82,6 +91,12 @@ def summary_markdown(data: dict, figures: tuple[str, ...]) -> str:
         "",
         _size_tables(data),
         f"![success per size and generation]({heatmap})",
+        "",
+        "## Deployment (what each generation's model found on the deployment tasks)",
+        "",
+        "Generation g samples with model g-1; its valid plans become generation g's training data.",
+        "",
+        _deployment_table(data),
         "",
         "## Curated training data",
         "",

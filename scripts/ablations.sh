@@ -18,6 +18,7 @@ queue per-task-first    -S curation.per_task=first      # the first valid plan p
 queue init-previous     -S training.init_from=previous  # fine-tune checkpoint g-1 instead of the base
 "$DVC" queue start --jobs "${JOBS:-1}"
 # `dvc queue start` returns at once; wait until the queue is empty, then show the results.
-while "$DVC" queue status 2>/dev/null | grep -qE "Queued|Running"; do sleep 20; done
+# (grep without -q: with pipefail, -q closes the pipe early and the SIGPIPE ends the loop at once)
+while "$DVC" queue status 2>/dev/null | grep -E "Queued|Running" >/dev/null; do sleep 20; done
 "$DVC" queue status
 "$DVC" exp show --no-pager --drop 'by_size|by_domain_size|errors|vs_|plan_length|tasks$|^k$' || "$DVC" exp show --no-pager

@@ -110,6 +110,11 @@ def test_summary_numbers_match_the_artifacts(run_root: Path, tmp_path: Path):
     # gen 1 keeps bl-d1 (5 steps); gen 2 keeps that plan (its own is longer) and adds fe-d2, fe-d3
     assert data["curated"] == {"1": {"rows": 1, "tasks": 1, "by_origin_generation": {"1": 1}},
                                "2": {"rows": 3, "tasks": 3, "by_origin_generation": {"1": 1, "2": 2}}}
+    # deployment: every sample counts (not only the curated one); the longest is over valid samples only
+    assert data["deployment"] == {
+        "1": {"samples": 3, "valid": 1, "tasks": 2, "solved": 1, "longest_valid": 5},
+        "2": {"samples": 4, "valid": 3, "tasks": 3, "solved": 3, "longest_valid": 7}}
+    assert "| gen_002 | 4 | 3 | 3 / 3 | 7 |" in (tmp_path / "out" / "summary.md").read_text()
 
 
 def test_solved_counts_agree_with_metrics_json(run_root: Path):
@@ -216,3 +221,13 @@ def test_cli(run_root: Path, tmp_path: Path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("iterdeploy report: error:") and "gen_001/evaluation.parquet: missing" in err
     assert main(["report", "--root", str(run_root), "--compare", "nonsense"]) == 2
+
+
+def test_deployment_table_counts_a_generation_without_valid_samples():
+    from iterdeploy.report import deployment_table
+
+    samples = pd.DataFrame({"generation": [1, 1, 2], "task_id": ["a", "b", "a"], "valid": [False, False, True],
+                            "plan_length": pd.array([3, 4, 6], dtype="Int64")})
+    table = deployment_table(samples)
+    assert table.loc[1].tolist() == [2, 0, 2, 0, pd.NA]
+    assert table.loc[2].tolist() == [1, 1, 1, 1, 6]

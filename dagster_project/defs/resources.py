@@ -25,7 +25,7 @@ class IterdeployResource(dg.ConfigurableResource):
     params_file: str = "params.yaml"
     """Parameters file under the project root."""
     threads: int | None = None
-    """Override params `threads` (null: params.yaml's value; >1 trades byte-identical artifacts for speed)."""
+    """Override params `threads` (null: params.yaml's value; another count may change the artifacts' last bits)."""
     device: str | None = None
     """Override params `device` (e.g. cuda on a cluster)."""
     dvc_executable: str | None = None
