@@ -39,7 +39,7 @@ def _colors(domains) -> dict[str, tuple]:
 def _count_axis(ax) -> None:
     """Counts: integer ticks from 0, headroom for the value labels above the points."""
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_ylim(0, ax.get_ylim()[1] * 1.08)
+    ax.set_ylim(0, max(ax.get_ylim()[1] * 1.08, 1))  # an all-zero series would get fractional ticks
 
 
 def _gen_axis(ax, gens) -> None:
@@ -181,8 +181,9 @@ def ablations(table: pd.DataFrame) -> bytes:
     for ax, domain in zip(axes[0], domains):
         for i, run in enumerate(runs):
             part = table[(table["run"] == run) & (table["domain"] == domain)].sort_values("generation")
-            ax.plot(part["generation"], part["solved"], "o-", color=cmap(i % 10), label=run,
-                    linewidth=2.5 if i == 0 else 1.5)
+            # thinner lines and smaller markers on top: runs with identical results stay visible
+            ax.plot(part["generation"], part["solved"], "osD^v"[i % 5] + "-", color=cmap(i % 10), label=run,
+                    linewidth=max(4.5 - 0.9 * i, 1.0), markersize=max(10 - 1.5 * i, 4))
         _gen_axis(ax, gens)
         _count_axis(ax)
         ax.set_ylabel("solved test tasks (greedy)")
