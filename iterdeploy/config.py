@@ -60,12 +60,11 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
-class BootstrapConfig:
-    split: str = _f("train", "task split whose reference plans teach the embedded model (generation 0)")
-    renamings: int = _f(4, "object renamings per reference plan (more object tokens seen in training)", ge=1)
-    epochs: float = _f(3.0, "passes over the bootstrap examples (ignored when max_steps > 0)", gt=0)
+class OptimizerConfig:
+    """The optimisation knobs shared by the bootstrap (generation 0) and every fine-tuning."""
+    lr: float = _f(1e-3, "peak learning rate", gt=0)
+    epochs: float = _f(2.0, "passes over the examples (ignored when max_steps > 0)", gt=0)
     max_steps: int = _f(0, "stop after this many optimizer steps (0: no limit, use epochs)", ge=0)
-    lr: float = _f(3e-3, "peak learning rate", gt=0)
     batch_size: int = _f(16, "examples per optimizer step", ge=1)
     grad_accum: int = _f(1, "batches accumulated per optimizer step", ge=1)
     warmup_ratio: float = _f(0.0, "fraction of steps with linear learning-rate warm-up", ge=0, lt=1)
@@ -73,7 +72,15 @@ class BootstrapConfig:
     scheduler: str = _f("linear", "learning-rate schedule after warm-up (linear, cosine, constant, ...)")
     max_length: int = _f(4096, "examples longer than this many tokens are dropped", ge=1)
     position_offset: int = _f(0, "random position-id shift per example in [0, n] (helps 'rope'; 0: off)", ge=0)
-    seed: int = _f(0, "seed for initialisation and example order", ge=0)
+    seed: int = _f(0, "seed for initialisation and example order (combined with the generation)", ge=0)
+
+
+@dataclass(frozen=True)
+class BootstrapConfig(OptimizerConfig):
+    split: str = _f("train", "task split whose reference plans teach the embedded model (generation 0)")
+    renamings: int = _f(4, "object renamings per reference plan (more object tokens seen in training)", ge=1)
+    lr: float = _f(3e-3, "peak learning rate", gt=0)
+    epochs: float = _f(3.0, "passes over the bootstrap examples (ignored when max_steps > 0)", gt=0)
 
 
 @dataclass(frozen=True)
@@ -97,24 +104,13 @@ class CurationConfig:
 
 
 @dataclass(frozen=True)
-class TrainingConfig:
+class TrainingConfig(OptimizerConfig):
     method: Literal["lora", "full"] = _f("lora", "fine-tuning method: LoRA adapters (peft) or all weights")
     init_from: Literal["base", "previous"] = _f("previous", "start generation g from the base model or from checkpoint g-1")
     lora_r: int = _f(8, "LoRA rank", ge=1)
     lora_alpha: int = _f(16, "LoRA scaling numerator (scale = alpha / r)", ge=1)
     lora_dropout: float = _f(0.0, "dropout on the LoRA path", ge=0, lt=1)
     target_modules: list[str] | None = _f(None, "module names that get adapters (null: the model layer's default)")
-    lr: float = _f(1e-3, "peak learning rate", gt=0)
-    epochs: float = _f(2.0, "passes over the curated dataset (ignored when max_steps > 0)", gt=0)
-    max_steps: int = _f(0, "stop after this many optimizer steps (0: no limit, use epochs)", ge=0)
-    batch_size: int = _f(16, "examples per optimizer step", ge=1)
-    grad_accum: int = _f(1, "batches accumulated per optimizer step", ge=1)
-    warmup_ratio: float = _f(0.0, "fraction of steps with linear learning-rate warm-up", ge=0, lt=1)
-    weight_decay: float = _f(0.0, "AdamW weight decay", ge=0)
-    scheduler: str = _f("linear", "learning-rate schedule after warm-up (linear, cosine, constant, ...)")
-    max_length: int = _f(4096, "examples longer than this many tokens are dropped", ge=1)
-    position_offset: int = _f(0, "random position-id shift per example in [0, n] (helps 'rope'; 0: off)", ge=0)
-    seed: int = _f(0, "seed for initialisation and example order (combined with the generation)", ge=0)
 
 
 @dataclass(frozen=True)

@@ -19,24 +19,13 @@ import json
 from pathlib import Path
 
 import pandas as pd
-import yaml
-
 from iterdeploy.config import Params
+from iterdeploy.dvc import read_lock, read_pin
 from iterdeploy.layout import ARTIFACTS, TASKSET, Layout, stage_name
 
 
 def _lock(root: Path) -> dict:
-    path = root / "dvc.lock"
-    if not path.is_file():
-        return {}
-    return (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("stages", {}) or {}
-
-
-def _pin(root: Path) -> dict:
-    path = root / "data.dvc"
-    if not path.is_file():
-        return {}
-    return ((yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("outs") or [{}])[0]
+    return read_lock(root).get("stages", {}) or {}
 
 
 def _entry(entries: list | None, path: str) -> dict | None:
@@ -88,7 +77,7 @@ def pipeline_lineage(root: str | Path, params: Params) -> dict:
     root = Path(root)
     layout = Layout(params)
     lock = _lock(root)
-    pin = _pin(root)
+    pin = read_pin(root)
     out: dict = {
         "taskset": {"path": str(layout.tasks), "pin": "data.dvc", "pinned_path": pin.get("path"),
                     "md5": pin.get("md5"), "exists": (root / layout.tasks).is_dir()},

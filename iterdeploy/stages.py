@@ -18,6 +18,7 @@ rates) for progress output and Dagster metadata. Paths come from `iterdeploy.lay
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import shutil
@@ -32,7 +33,7 @@ import pandas as pd
 from iterdeploy import curation
 from iterdeploy import evaluation as evalmetrics
 from iterdeploy.artifacts import atomic_path, tree_hash, write_json, write_parquet
-from iterdeploy.config import Params, load_params
+from iterdeploy.config import OptimizerConfig, Params, load_params
 from iterdeploy.errors import ConfigError, IterdeployError
 from iterdeploy.layout import Layout
 from iterdeploy.plots import write_progress
@@ -249,14 +250,10 @@ def prompt_format(ctx: Context):
 def _train_config(ctx: Context, section, method: str, gen: int):
     from iterdeploy.model import TrainConfig
 
-    d = {
-        "method": method, "lr": section.lr, "epochs": section.epochs, "batch_size": section.batch_size,
-        "grad_accum": section.grad_accum, "warmup_ratio": section.warmup_ratio,
-        "weight_decay": section.weight_decay, "scheduler": section.scheduler, "max_length": section.max_length,
-        "max_steps": section.max_steps or None, "position_offset": section.position_offset,
-        "seed": derive_seed(section.seed, "train", gen),
-        "threads": ctx.n_threads,
-    }
+    # TrainConfig is the model layer's view of the same knobs (OptimizerConfig) plus run settings
+    d = {f.name: getattr(section, f.name) for f in dataclasses.fields(OptimizerConfig)}
+    d.update(method=method, max_steps=section.max_steps or None, threads=ctx.n_threads,
+             seed=derive_seed(section.seed, "train", gen))
     if method == "lora":
         d.update(lora_r=section.lora_r, lora_alpha=section.lora_alpha, lora_dropout=section.lora_dropout)
         if section.target_modules:
@@ -341,13 +338,6 @@ def _settle(src: Path, dest: Path) -> dict:
     if card.is_file():
         data = _strip_volatile(json.loads(card.read_text()), found)
         card.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    adapter = dest / "adapter_config.json"
-    if adapter.is_file():
-        # peft keeps target_modules as a set: its order follows Python's per-process string hashing.
-        config = json.loads(adapter.read_text())
-        if isinstance(config.get("target_modules"), list):
-            config["target_modules"] = sorted(config["target_modules"])
-            adapter.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     return found
 
 

@@ -119,7 +119,10 @@ def test_lora_adapter_reloads_and_merges_to_the_same_outputs(tmp_path, chat_mode
     cfg = TrainConfig(method="lora", lora_r=4, lora_alpha=8, lr=5e-2, max_steps=3, batch_size=4, seed=0)
     out = finetune(chat_model, chat_examples, cfg, tmp_path / "gen1", progress=False)
     assert (out / "adapter_model.safetensors").is_file() and not (out / "model.safetensors").exists()
-    assert json.loads((out / "adapter_config.json").read_text())["base_model_name_or_path"] == str(chat_model)
+    adapter_config = json.loads((out / "adapter_config.json").read_text())
+    assert adapter_config["base_model_name_or_path"] == str(chat_model)
+    # peft stores a set; sorted, the file does not depend on the process's string hashing
+    assert adapter_config["target_modules"] == sorted(cfg.target_modules)
     model, tok = load_model(out)
     base, _ = load_model(chat_model)
     ids = torch.tensor([tok(chat_examples[0][0], add_special_tokens=False)["input_ids"][:64]])

@@ -172,9 +172,13 @@ def finetune(base_dir: str | Path, examples: list[tuple[str, str]], cfg: TrainCo
 
 
 def _record_base(adapter_dir: Path, base: Path) -> None:
-    """Write the base folder into adapter_config.json as given (not peft's guess from the loaded model)."""
+    """Write the base folder into adapter_config.json as given (not peft's guess from the loaded model),
+    with target_modules sorted: peft keeps them as a set, whose order follows Python's per-process
+    string hashing, and the same training must give a byte-identical adapter."""
     path = adapter_dir / ADAPTER_CONFIG
     config = json.loads(path.read_text())
     config["base_model_name_or_path"] = str(base)
+    if isinstance(config.get("target_modules"), list):
+        config["target_modules"] = sorted(config["target_modules"])
     path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     adapter_base(adapter_dir)  # fail now, not at load time, if it does not resolve
