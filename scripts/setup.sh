@@ -10,9 +10,10 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip
 # torch first and pinned: the local CPU build. Any looser spec pulls gigabytes of CUDA wheels.
 .venv/bin/python -m pip install -q "torch==${TORCH_VERSION:-2.13.0}"
-.venv/bin/python -m pip install -q -e ".[test]"
+# Every other package at the version in constraints.txt: same versions, same artifact hashes as dvc.lock.
+.venv/bin/python -m pip install -q -c constraints.txt -e ".[test]"
 # Pipeline: Dagster in .venv (the `pipeline` extra).
-.venv/bin/python -m pip install -q -e ".[pipeline]"
+.venv/bin/python -m pip install -q -c constraints.txt -e ".[pipeline]"
 .venv/bin/python -m pip check
 # DVC in its own venv: its hydra-core pins antlr4-python3-runtime 4.9 while Dagster's selection parser
 # needs 4.13 (one shared env breaks every Dagster selection string). iterdeploy/dvc.py runs it as a subprocess.
