@@ -307,32 +307,34 @@ def compare_runs(named_roots: dict[str, str | Path]) -> pd.DataFrame:
 _METRICS_FILE = re.compile(r"(?:^|/)gen_(\d+)/metrics\.json$")
 
 
-def _experiment_entries(node, found: list, top: bool = True) -> None:
-    """Every (name, metrics, is_baseline) in `dvc exp show --json`, depth first: the workspace,
-    baselines (the commits experiments start from) and experiments."""
+def _experiment_entries(node, found: list) -> None:
+    """Every (name, metrics) under a node of `dvc exp show --json`, depth first."""
     if isinstance(node, list):
         for item in node:
-            _experiment_entries(item, found, top)
+            _experiment_entries(item, found)
     elif isinstance(node, dict):
         data = node.get("data")
         if isinstance(data, dict) and "rev" in node and isinstance(data.get("metrics"), dict):
-            found.append((node.get("name") or str(node["rev"]), data["metrics"],
-                          top and node["rev"] != "workspace"))
+            found.append((node.get("name") or str(node["rev"]), data["metrics"]))
         for key in ("experiments", "revs"):
-            _experiment_entries(node.get(key), found, False)
+            _experiment_entries(node.get(key), found)
 
 
 def experiments_table(shown, names: dict[str, str] | None = None) -> pd.DataFrame:
-    """`compare_runs`' table from `dvc exp show --json` (metrics.json of every generation, greedy):
-    the workspace (named 'default' unless `names` says otherwise) and every experiment with metrics."""
+    """`compare_runs`' table from `dvc exp show --json [-n N]` (metrics.json of every generation, greedy):
+    the workspace (named 'default' unless `names` says otherwise) and the experiments of the newest
+    commit that has any. Commits themselves are left out: the workspace is the run to compare with,
+    and experiments queued before a later commit (a docs change, say) still belong next to it."""
     names = {"workspace": "default", **(names or {})}
+    top = [e for e in (shown if isinstance(shown, list) else [shown]) if isinstance(e, dict)]
+    workspace = [e for e in top if e.get("rev") == "workspace"]
+    source = next((e for e in top if e.get("rev") != "workspace" and e.get("experiments")), None)
     rows, seen = [], set()
     entries: list = []
-    _experiment_entries(shown, entries)
-    workspace = next((m for n, m, _ in entries if n == "workspace"), None)
-    for raw_name, metrics, baseline in entries:
-        if baseline and metrics == workspace:  # the committed run the workspace already shows
-            continue
+    _experiment_entries([{k: v for k, v in e.items() if k != "experiments"} for e in workspace], entries)
+    if source is not None:
+        _experiment_entries(source["experiments"], entries)
+    for raw_name, metrics in entries:
         name = names.get(raw_name, raw_name)
         per_gen = {}
         for path, content in metrics.items():

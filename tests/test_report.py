@@ -231,3 +231,30 @@ def test_deployment_table_counts_a_generation_without_valid_samples():
     table = deployment_table(samples)
     assert table.loc[1].tolist() == [2, 0, 2, 0, pd.NA]
     assert table.loc[2].tolist() == [1, 1, 1, 1, 6]
+
+
+def _metrics_node(rev: str, name: str | None, solved: list[int], experiments=None) -> dict:
+    files = {f"runs/gen_{g:03d}/metrics.json": {"data": {"tasks": 10, "solved_count": {"greedy": n},
+                                                         "longest_greedy": 4, "by_domain": {}}}
+             for g, n in enumerate(solved)}
+    return {"rev": rev, "name": name, "data": {"rev": rev, "metrics": files}, "experiments": experiments or []}
+
+
+def test_experiments_table_takes_the_newest_commit_with_experiments():
+    from iterdeploy.report import experiments_table
+
+    def exp(name, solved):
+        return {"name": name, "revs": [_metrics_node(f"sha-{name}", name, solved)]}
+
+    shown = [
+        _metrics_node("workspace", None, [2, 5]),
+        _metrics_node("head", "main", [2, 5]),  # a docs-only commit after the ablations were queued
+        _metrics_node("older", None, [2, 5], [exp("filter-none", [2, 1]), exp("init-previous", [2, 4])]),
+        _metrics_node("oldest", None, [1, 1], [exp("stale", [1, 0])]),
+    ]
+    table = experiments_table(shown)
+    totals = table[table["domain"] == "total"]
+    assert list(dict.fromkeys(totals["run"])) == ["default", "filter-none", "init-previous"]
+    assert totals[totals["run"] == "filter-none"]["solved"].tolist() == [2, 1]
+    with pytest.raises(IterdeployError, match="no experiment"):
+        experiments_table([{"rev": "workspace", "data": {"metrics": {}}, "experiments": []}])

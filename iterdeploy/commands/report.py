@@ -23,8 +23,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--compare", nargs="+", default=[], metavar="NAME=ROOT",
                    help="other runs (project roots) to put next to this one, e.g. filter=none=../ablation-filter")
     p.add_argument("--experiments", action="store_true",
-                   help="also compare the DVC experiments of this project (`dvc exp show --json`, e.g. the "
-                        "ablations of scripts/ablations.sh) with the workspace run: ablations.md and .png")
+                   help="also compare the DVC experiments of this project (those of the newest commit that has "
+                        "any, from `dvc exp show --json`; e.g. the ablations of scripts/ablations.sh) with the "
+                        "workspace run: ablations.md and .png")
     p.set_defaults(func=run)
 
 
@@ -61,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
         from iterdeploy import dvc
         from iterdeploy.report import experiments_table
 
-        shown = json.loads(dvc.run(["exp", "show", "--json"], cwd=root).stdout)
+        # the last 20 commits: ablations queued before a later (say, docs-only) commit still count
+        shown = json.loads(dvc.run(["exp", "show", "--json", "-n", "20"], cwd=root).stdout)
         table = experiments_table(shown, {"workspace": args.name})
     if others or table is not None:
         table = write_comparison({args.name: root, **others}, out, table)
