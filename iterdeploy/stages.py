@@ -19,12 +19,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import json
 import shutil
-import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -33,119 +30,16 @@ import pandas as pd
 from iterdeploy import curation
 from iterdeploy import evaluation as evalmetrics
 from iterdeploy.artifacts import atomic_path, tree_hash, write_json, write_parquet
-from iterdeploy.config import OptimizerConfig, Params, load_params
+from iterdeploy.config import OptimizerConfig, Params
+from iterdeploy.context import Context, TaskCache, derive_seed, load_config, make_context, manifest, prompt_seed
 from iterdeploy.errors import ConfigError, IterdeployError
-from iterdeploy.layout import Layout
 from iterdeploy.plots import write_progress
 
 REFERENCE = "reference.json"
 """In a checkpoint folder: {path, hash} of a model folder that is not copied (a configured local base)."""
 
 
-# --------------------------------------------------------------------------- configuration
-
-
-def _check_tasks(tasks: dict) -> None:
-    from iterdeploy.tasks.spec import TaskSetSpec
-
-    TaskSetSpec.from_dict(tasks, "tasks")
-
-
-def _check_embedded(embedded: dict) -> None:
-    from iterdeploy.model import EmbeddedModelConfig
-
-    try:
-        EmbeddedModelConfig.from_dict(embedded, "model.embedded")
-    except ConfigError as exc:  # name the params key, not the class
-        cause = exc.cause.replace("EmbeddedModelConfig.", "model.embedded.")
-        raise ConfigError(cause if cause.startswith("model.embedded") else f"model.embedded: {cause}") from None
-
-
-CHECKERS = {"tasks": _check_tasks, "model.embedded": _check_embedded}
-
-
-def load_config(path: str | Path = "params.yaml", overrides: dict | None = None) -> Params:
-    """params.yaml, fully checked: our sections here, `tasks` and `model.embedded` by their layers."""
-    return load_params(path, overrides, CHECKERS)
-
-
-@dataclass
-class Context:
-    """Where the project is and how to run: what differs between a laptop and a cluster."""
-
-    root: Path
-    params: Params
-    threads: int | None = None
-    """Override of params `threads` (a Dagster resource may set it); None: use params."""
-    device: str | None = None
-    """Override of params `device`."""
-    log: Callable[[str], None] = field(default=lambda msg: print(msg, file=sys.stderr, flush=True))
-    progress: bool = True
-
-    @property
-    def layout(self) -> Layout:
-        return Layout(self.params)
-
-    @property
-    def n_threads(self) -> int:
-        return self.threads or self.params.threads
-
-    @property
-    def dev(self) -> str:
-        return self.device or self.params.device
-
-    def path(self, rel: str) -> Path:
-        return self.root / rel
-
-
-def make_context(root: str | Path = ".", params_file: str = "params.yaml", **kw: Any) -> Context:
-    root = Path(root).resolve()
-    return Context(root=root, params=load_config(root / params_file), **kw)
-
-
-def derive_seed(*parts: Any) -> int:
-    """A 31-bit seed from any labels (stable across platforms and Python's hash randomisation)."""
-    return int.from_bytes(hashlib.sha256("/".join(map(str, parts)).encode()).digest()[:4], "big") >> 1
-
-
-def prompt_seed(task_id: str) -> int:
-    """The object renaming seed of a task's prompt: the same in deployment, training and evaluation."""
-    return derive_seed("prompt", task_id)
-
-
 # --------------------------------------------------------------------------- task set
-
-
-def manifest(ctx: Context, split: str | None = None) -> pd.DataFrame:
-    from iterdeploy.tasks.taskset import load_manifest
-
-    df = load_manifest(ctx.path(str(ctx.layout.tasks)))
-    if split is not None:
-        df = df[df["split"] == split]
-        if df.empty:
-            raise ConfigError(f"the task set has no tasks in split {split!r}", ctx.layout.tasks)
-    return df.sort_values("task_id", kind="mergesort").reset_index(drop=True)
-
-
-class _Tasks:
-    """Compiled tasks of the task set, by task id, loaded once each."""
-
-    def __init__(self, ctx: Context):
-        self.root = ctx.path(str(ctx.layout.tasks))
-        self.rows = manifest(ctx).set_index("task_id")
-        self.cache: dict[str, Any] = {}
-
-    def get(self, row) -> Any:
-        from iterdeploy.tasks.taskset import load_taskset_task
-
-        tid = row["task_id"]
-        if tid not in self.cache:
-            if tid not in self.rows.index:
-                raise IterdeployError(f"task {tid!r} is not in the task set", self.root)
-            paths = self.rows.loc[tid]
-            self.cache[tid] = load_taskset_task(self.root, {"domain_path": paths["domain_path"],
-                                                            "problem_path": paths["problem_path"]})
-        return self.cache[tid]
 
 
 def taskset(ctx: Context) -> dict:
@@ -270,7 +164,7 @@ def _sampling_config(ctx: Context, *, k: int, temperature: float, top_p: float, 
                           progress=ctx.progress)
 
 
-def _examples(ctx: Context, fmt, rows: pd.DataFrame, tasks: _Tasks, plan_col: str,
+def _examples(ctx: Context, fmt, rows: pd.DataFrame, tasks: TaskCache, plan_col: str,
               renamings: int = 1) -> list[tuple[str, str]]:
     """(prompt, completion) per row; renaming 0 is the prompt deployment and evaluation use."""
     out = []
@@ -298,7 +192,7 @@ def _bootstrap(ctx: Context) -> dict:
     cfg = EmbeddedModelConfig.from_dict(p.model.embedded, "model.embedded")
     tokenizer = build_tokenizer(list(cfg.domains), cfg.max_objects)
     fmt = get_format(p.model.prompt_format, tokenizer)
-    examples = _examples(ctx, fmt, rows, _Tasks(ctx), "plan", p.bootstrap.renamings)
+    examples = _examples(ctx, fmt, rows, TaskCache(ctx), "plan", p.bootstrap.renamings)
     out = ctx.layout.checkpoint(0)
     ctx.log(f"gen_000 checkpoint: bootstrapping the embedded model on {len(examples)} reference plans "
             f"(split {p.bootstrap.split})")
@@ -381,7 +275,7 @@ def checkpoint(ctx: Context, gen: int) -> dict:
             write_json(tmp / "pipeline_card.json", card)
         return {"examples": 0, "trained": False, "model_hash": tree_hash(out)}
     fmt = prompt_format(ctx)
-    examples = _examples(ctx, fmt, data, _Tasks(ctx), "plan")
+    examples = _examples(ctx, fmt, data, TaskCache(ctx), "plan")
     init_from = None
     if p.training.init_from == "previous" and gen > 1:
         init_from = model_dir(ctx, gen - 1)
@@ -397,7 +291,7 @@ def checkpoint(ctx: Context, gen: int) -> dict:
 # --------------------------------------------------------------------------- deployment
 
 
-def _prompts(ctx: Context, fmt, rows: pd.DataFrame, tasks: _Tasks) -> list[tuple[str, str]]:
+def _prompts(ctx: Context, fmt, rows: pd.DataFrame, tasks: TaskCache) -> list[tuple[str, str]]:
     return [(r["task_id"], fmt.prompt(tasks.get(r), prompt_seed(r["task_id"]))) for _, r in rows.iterrows()]
 
 
@@ -411,7 +305,7 @@ def samples(ctx: Context, gen: int) -> dict:
 
     p = ctx.params
     rows = manifest(ctx, p.sampling.split)
-    tasks = _Tasks(ctx)
+    tasks = TaskCache(ctx)
     fmt = prompt_format(ctx)
     prompts = _prompts(ctx, fmt, rows, tasks)
     s = p.sampling
@@ -434,7 +328,7 @@ def samples(ctx: Context, gen: int) -> dict:
             "model_hash": mhash}
 
 
-def _verdict_columns(fmt, tasks: _Tasks, rows: pd.DataFrame, completion_col: str = "completion") -> pd.DataFrame:
+def _verdict_columns(fmt, tasks: TaskCache, rows: pd.DataFrame, completion_col: str = "completion") -> pd.DataFrame:
     from iterdeploy.planning import validate
 
     out = []
@@ -454,7 +348,7 @@ def _verdict_columns(fmt, tasks: _Tasks, rows: pd.DataFrame, completion_col: str
 def validated_plans(ctx: Context, gen: int) -> dict:
     """Every sample with its typed verdict (valid, error kind, step, line, atoms, message) and plan length."""
     smp = pd.read_parquet(ctx.path(ctx.layout.samples(gen)))
-    verdicts = _verdict_columns(prompt_format(ctx), _Tasks(ctx), smp)
+    verdicts = _verdict_columns(prompt_format(ctx), TaskCache(ctx), smp)
     df = pd.concat([smp.drop(columns=["prompt"]), verdicts], axis=1)
     write_parquet(ctx.path(ctx.layout.validated(gen)), df)
     solved = int(df.loc[df["valid"], "task_id"].nunique())
@@ -492,7 +386,7 @@ def evaluation(ctx: Context, gen: int) -> dict:
     e = p.evaluation
     lay = ctx.layout
     rows = manifest(ctx, e.split)
-    tasks = _Tasks(ctx)
+    tasks = TaskCache(ctx)
     fmt = prompt_format(ctx)
     prompts = _prompts(ctx, fmt, rows, tasks)
     mdir = model_dir(ctx, gen)
