@@ -6,14 +6,15 @@ import argparse
 import sys
 from pathlib import Path
 
+from iterdeploy.commands import add_project_arguments
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "dvcgen", help="regenerate dvc.yaml from params.yaml",
         description="Write dvc.yaml from params.yaml: DVC has no loops, so the stages of every generation "
                     "listed in params.yaml are unrolled here. The checked-in dvc.yaml must equal the output.")
-    p.add_argument("--root", default=".", metavar="DIR", help="project root (default: .)")
-    p.add_argument("--params", default="params.yaml", metavar="FILE", help="parameters file under the root")
+    add_project_arguments(p)
     p.add_argument("--check", action="store_true", help="write nothing; exit 1 if dvc.yaml is out of date")
     p.add_argument("--stdout", action="store_true", help="print the generated file instead of writing it")
     p.set_defaults(func=run)

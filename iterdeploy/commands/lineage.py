@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from iterdeploy.commands import add_project_arguments
 from iterdeploy.errors import IterdeployError
 
 
@@ -16,8 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Per generation: checkpoint(g-1) -> samples -> validated_plans -> curated_dataset -> "
                     "checkpoint(g) -> evaluation, with the md5 that dvc.lock records. With --task: the "
                     "generation that first solved the task and the origin of each of its training plans.")
-    p.add_argument("--root", default=".", metavar="DIR", help="project root (default: .)")
-    p.add_argument("--params", default="params.yaml", metavar="FILE", help="parameters file under the root")
+    add_project_arguments(p)
     p.add_argument("--task", metavar="ID", help="one task's lineage")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run)

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from iterdeploy.commands import add_project_arguments
 from iterdeploy.errors import IterdeployError
 
 
@@ -16,8 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "project root and write success_heatmap.png, solved_counts.png, plan_lengths.png, "
                     "curated_growth.png, summary.md and summary.json. With --compare, also ablations.md and "
                     "ablations.png: this run next to the named ones. Prints solved test tasks per generation.")
-    p.add_argument("--root", default=".", metavar="DIR", help="project root of the run (default: .)")
-    p.add_argument("--params", default="params.yaml", metavar="FILE", help="parameters file under the root")
+    add_project_arguments(p)
     p.add_argument("--out", metavar="DIR", help="report folder (default: <root>/reports)")
     p.add_argument("--name", default="default", help="this run's name in the comparison (default: default)")
     p.add_argument("--compare", nargs="+", default=[], metavar="NAME=ROOT",

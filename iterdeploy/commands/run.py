@@ -13,6 +13,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from iterdeploy.commands import add_project_arguments
 from iterdeploy.errors import IterdeployError
 
 
@@ -24,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "`dvc repro`. Resumable after an interruption.")
     p.add_argument("targets", nargs="*", metavar="STAGE", help="only these stages and what they need "
                                                                "(e.g. gen_002-evaluation); default: all")
-    p.add_argument("--root", default=".", metavar="DIR", help="project root (default: .)")
+    add_project_arguments(p, params=False)
     p.add_argument("--force", action="store_true", help="re-run stages even if up to date (dvc repro --force)")
     p.add_argument("--dry", action="store_true", help="show what would run (dvc repro --dry)")
     p.add_argument("--repin", action="store_true",

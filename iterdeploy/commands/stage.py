@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from iterdeploy.commands import add_project_arguments
+
 ARTIFACTS = ["taskset", "checkpoint", "samples", "validated_plans", "curated_dataset", "evaluation"]
 
 
@@ -15,8 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "dvc.yaml runs these; Dagster calls the same functions (iterdeploy.stages).")
     p.add_argument("artifact", choices=ARTIFACTS)
     p.add_argument("--gen", type=int, default=0, metavar="N", help="generation (0 = the base model)")
-    p.add_argument("--root", default=".", metavar="DIR", help="project root (default: .)")
-    p.add_argument("--params", default="params.yaml", metavar="FILE", help="parameters file under the root")
+    add_project_arguments(p)
     p.add_argument("--threads", type=int, metavar="N", help="override params `threads`")
     p.add_argument("--device", metavar="DEV", help="override params `device`")
     p.add_argument("--json", action="store_true", help="print the stage's summary as JSON on stdout")
