@@ -113,8 +113,8 @@ def clear_stale_locks(root: str | Path = ".") -> bool:
             for e in entries if isinstance(entries, list) else [entries]:
                 if isinstance(e, dict) and isinstance(e.get("pid"), int):
                     pids.add(e["pid"])
-    if any(_alive(pid) for pid in pids):
-        return False
+    if not pids or any(_alive(pid) for pid in pids):
+        return False  # no holder (DVC leaves an empty lock file after every run), or one still running
     path.unlink(missing_ok=True)
     return True
 

@@ -1,0 +1,44 @@
+"""DVC helpers that need no DVC install: the stale-lock rule an interrupted run depends on."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from iterdeploy.dvc import clear_stale_locks
+
+
+def _lock(root, pids):
+    path = root / ".dvc" / "tmp" / "rwlock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    entry = [{"pid": p, "cmd": "dvc repro"} for p in pids]
+    path.write_text(json.dumps({"read": {"data/tasks": entry}, "write": {"runs/x": entry[0]} if entry else {}}))
+    return path
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_a_lock_held_by_a_dead_process_is_removed(tmp_path):
+    path = _lock(tmp_path, [_dead_pid()])
+    assert clear_stale_locks(tmp_path) is True
+    assert not path.exists()
+
+
+def test_a_lock_held_by_a_live_process_stays(tmp_path):
+    path = _lock(tmp_path, [os.getpid()])
+    assert clear_stale_locks(tmp_path) is False
+    assert path.exists()
+
+
+def test_an_empty_lock_is_left_alone_and_not_reported(tmp_path):
+    # DVC leaves an empty rwlock behind after every clean run: nothing was interrupted.
+    path = _lock(tmp_path, [])
+    assert clear_stale_locks(tmp_path) is False
+    assert path.exists()
+    assert clear_stale_locks(tmp_path / "nowhere") is False
