@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
@@ -30,10 +29,30 @@ def test_a_lock_held_by_a_dead_process_is_removed(tmp_path):
     assert not path.exists()
 
 
-def test_a_lock_held_by_a_live_process_stays(tmp_path):
-    path = _lock(tmp_path, [os.getpid()])
-    assert clear_stale_locks(tmp_path) is False
-    assert path.exists()
+def _sleeper(*argv: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", *argv])
+
+
+def test_a_lock_held_by_a_live_dvc_stays(tmp_path):
+    proc = _sleeper("dvc", "repro")  # "dvc" on its command line, as a running dvc has
+    try:
+        path = _lock(tmp_path, [proc.pid])
+        assert clear_stale_locks(tmp_path) is False
+        assert path.exists()
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_a_recycled_pid_that_is_not_dvc_does_not_hold_the_lock(tmp_path):
+    proc = _sleeper()
+    try:
+        path = _lock(tmp_path, [proc.pid])
+        assert clear_stale_locks(tmp_path) is True
+        assert not path.exists()
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 def test_an_empty_lock_is_left_alone_and_not_reported(tmp_path):
