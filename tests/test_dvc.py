@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from contextlib import contextmanager
 
 from iterdeploy.dvc import clear_stale_locks
 
@@ -15,6 +16,17 @@ def _lock(root, pids):
     entry = [{"pid": p, "cmd": "dvc repro"} for p in pids]
     path.write_text(json.dumps({"read": {"data/tasks": entry}, "write": {"runs/x": entry[0]} if entry else {}}))
     return path
+
+
+@contextmanager
+def _running(*argv: str):
+    """The pid of a live process with argv on its command line, killed on exit."""
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", *argv])
+    try:
+        yield proc.pid
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 def _dead_pid() -> int:
@@ -29,30 +41,18 @@ def test_a_lock_held_by_a_dead_process_is_removed(tmp_path):
     assert not path.exists()
 
 
-def _sleeper(*argv: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", *argv])
-
-
 def test_a_lock_held_by_a_live_dvc_stays(tmp_path):
-    proc = _sleeper("dvc", "repro")  # "dvc" on its command line, as a running dvc has
-    try:
-        path = _lock(tmp_path, [proc.pid])
+    with _running("dvc", "repro") as pid:  # "dvc" on its command line, as a running dvc has
+        path = _lock(tmp_path, [pid])
         assert clear_stale_locks(tmp_path) is False
         assert path.exists()
-    finally:
-        proc.kill()
-        proc.wait()
 
 
 def test_a_recycled_pid_that_is_not_dvc_does_not_hold_the_lock(tmp_path):
-    proc = _sleeper()
-    try:
-        path = _lock(tmp_path, [proc.pid])
+    with _running() as pid:
+        path = _lock(tmp_path, [pid])
         assert clear_stale_locks(tmp_path) is True
         assert not path.exists()
-    finally:
-        proc.kill()
-        proc.wait()
 
 
 def test_an_empty_lock_is_left_alone_and_not_reported(tmp_path):
