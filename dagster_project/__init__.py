@@ -1,1 +1,1 @@
-"""Dagster code location of the iterative-deployment loop (thin: the work is in iterdeploy.stages)."""
+"""Dagster code location of the iterative-deployment loop (thin: the work is in iterdeploy.pipeline)."""

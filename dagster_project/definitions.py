@@ -13,14 +13,14 @@ import dagster as dg
 from dagster_project.defs.assets import build_assets
 from dagster_project.defs.checks import build_checks
 from dagster_project.defs.resources import IterdeployResource, default_root
-from iterdeploy.stages import load_config
+from iterdeploy.pipeline.params import load_params
 
 
 def build_definitions(project_dir: str | Path | None = None, params_file: str = "params.yaml",
                       **resource_config) -> dg.Definitions:
     """Definitions for the project in `project_dir` (tests build them for a temporary project)."""
     root = Path(project_dir or default_root()).resolve()
-    params = load_config(root / params_file)
+    params = load_params(root / params_file)
     assets = build_assets(params)
     resource = IterdeployResource(project_dir=str(root), params_file=params_file, **resource_config)
     jobs = [dg.define_asset_job("loop", selection=dg.AssetSelection.all(),

@@ -19,6 +19,8 @@ from typing import Iterator
 
 import pandas as pd
 
+from iterdeploy.errors import IterdeployError
+
 
 def _tmp_sibling(path: Path, directory: bool) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -50,6 +52,22 @@ def atomic_path(path: str | Path, directory: bool = False) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True) if tmp.is_dir() else tmp.unlink()
+
+
+def remove_stale_temporaries(folder: str | Path) -> list[Path]:
+    """Remove what interrupted atomic writes left under `folder` (`.name.XXXX.tmp` and `.name.old`);
+    call only when no stage is running. Returns what was removed."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    found = sorted(p for p in folder.rglob(".*") if p.name.endswith((".tmp", ".old")))
+    removed = []
+    for p in found:
+        if not p.exists():
+            continue  # inside a folder removed a moment ago
+        shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+        removed.append(p)
+    return removed
 
 
 def write_bytes(path: str | Path, data: bytes) -> Path:
@@ -90,3 +108,30 @@ def tree_hash(path: str | Path) -> str:
     for f in sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")):
         h.update(f.relative_to(path).as_posix().encode() + b"\0" + file_hash(f).encode() + b"\n")
     return h.hexdigest()
+
+
+def read_parquet(path: str | Path, what: str, columns=()) -> pd.DataFrame:
+    """A Parquet artifact, or an IterdeployError naming the file: missing, unreadable, or lacking `columns`."""
+    path = Path(path)
+    if not path.is_file():
+        raise IterdeployError(f"missing {what} (run the stage that makes it first)", path)
+    try:
+        df = pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises many types for a damaged file; all mean the same here
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise IterdeployError(f"{what} is not a readable Parquet file ({first[:120]})", path) from None
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise IterdeployError(f"{what} lacks column(s) {', '.join(missing)}", path)
+    return df
+
+
+def read_json(path: str | Path, what: str):
+    """A JSON artifact, or an IterdeployError naming the file."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise IterdeployError(f"missing {what} (run the stage that makes it first)", path) from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise IterdeployError(f"{what} is not readable JSON ({str(exc).splitlines()[0][:120]})", path) from None

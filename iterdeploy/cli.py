@@ -1,7 +1,8 @@
 """The `iterdeploy` command: one subcommand per job.
 
 Each subcommand lives in `iterdeploy/commands/<name>.py` with `register(subparsers)`
-that adds its parser and sets `func`. Errors from the library reach the user as
+that adds its parser and sets `func`. Only the chosen subcommand's module is imported
+(`iterdeploy validate` never loads torch). Errors from the library reach the user as
 one line on stderr and exit status 2.
 """
 
@@ -13,19 +14,41 @@ import sys
 
 from iterdeploy.errors import IterdeployError
 
-COMMANDS = ["validate", "tasks", "run", "stage", "lineage", "dvcgen", "bootstrap", "sample", "report"]
+COMMANDS = {
+    "validate": "validate plans against a PDDL task (exit 1 if any plan is invalid)",
+    "tasks": "generate, import and check task sets",
+    "run": "run the loop: task set, base model, every generation (dvc repro)",
+    "stage": "make one artifact of the loop (run by dvc.yaml's stages)",
+    "lineage": "show where every artifact (or one task's training plans) came from",
+    "dvcgen": "regenerate dvc.yaml from params.yaml",
+    "pretrain": "pre-train the embedded base model (its own params and DVC pipeline: pretrain/)",
+    "sample": "sample plans from a model on a task set",
+    "models": "model folders: content hash",
+    "report": "write the report folder (figures, summary.md, summary.json) from a run's artifacts",
+}
+"""Subcommand -> its line in `iterdeploy --help`."""
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with `only`, the other subcommands are placeholders (their modules are not imported)."""
     parser = argparse.ArgumentParser(prog="iterdeploy", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in COMMANDS:
-        importlib.import_module(f"iterdeploy.commands.{name}").register(sub)
+    for name, text in COMMANDS.items():
+        if only is None or name == only:
+            importlib.import_module(f"iterdeploy.commands.{name}").register(sub)
+        else:
+            sub.add_parser(name, help=text, add_help=False)
     return parser
 
 
+def _chosen(argv: list[str]) -> str | None:
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    chosen = _chosen(argv)
+    args = build_parser(chosen if chosen in COMMANDS else "").parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except IterdeployError as exc:

@@ -1,24 +1,26 @@
-"""Typed pipeline parameters: `params.yaml` into frozen dataclasses, checked on load.
+"""Typed configuration: frozen dataclasses whose fields carry a one-line doc, built strictly from YAML.
 
-Every knob of the loop lives in params.yaml; this module turns it into `Params`
-(one dataclass per section, one line of documentation per field). An unknown
-key, a missing key, a wrong type or a bad value is a `ConfigError` that names
-the file and the dotted key, e.g.
+Every layer declares its own sections (the model layer its `SamplingConfig` and `TrainConfig`,
+the task layer its `TaskSetSpec`, ...) with `option(...)` fields; the pipeline assembles them
+into the tree that params.yaml is read into. There is one default per knob (the field's) and no
+translation between families: a section object is what the layer that owns it takes.
+
+Reading is strict, and every error is one line naming the file and the dotted key:
 
     params.yaml: curation.per_task: 'longest' is not one of shortest|first|random|all
 
-This module is a leaf: it imports nothing from the rest of the package. Sections
-whose schema belongs to another layer (`tasks`, the task set spec; `model.embedded`,
-the embedded model's architecture) are kept as plain mappings here and checked by
-that layer through the `checkers` hook of `load_params` (see `iterdeploy.stages`).
+An unknown key, a missing key (in a file read with `complete=True`), a duplicate key, a wrong
+type, a non-finite number or a value out of range is an error. This module is a leaf: it
+imports nothing from the rest of the package but its errors.
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
+import math
 import types
 import typing
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Literal, Mapping
 
@@ -26,227 +28,130 @@ import yaml
 
 from iterdeploy.errors import ConfigError
 
-PARAMS_FILE = "params.yaml"
+MAX_FILE_BYTES = 1 << 20
+"""Largest configuration file read (a params file is a few kilobytes)."""
+MAX_DEPTH = 32
+"""Deepest nesting of mappings and lists accepted in a configuration file."""
 
 
-def _f(default: Any = dataclasses.MISSING, doc: str = "", *, factory: Callable | None = None, **checks: Any):
-    """A dataclass field with a one-line doc and optional range checks (ge/gt/le/lt/min_len/nonempty)."""
-    meta = {"doc": doc, **checks}
+def option(default: Any = dataclasses.MISSING, doc: str = "", *, factory: Callable | None = None,
+           ge: float | None = None, gt: float | None = None, le: float | None = None, lt: float | None = None,
+           check: Callable[[Any], str | None] | None = None):
+    """A dataclass field with a one-line doc and range checks; `check(value)` returns an error text or None."""
+    meta = {"doc": doc, "ge": ge, "gt": gt, "le": le, "lt": lt, "check": check}
     if factory is not None:
-        return field(default_factory=factory, metadata=meta)
-    return field(default=default, metadata=meta)
+        return dataclasses.field(default_factory=factory, metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
 
 
-def doc(cls: type, name: str) -> str:
-    """The one-line documentation of field `name` of config class `cls`."""
-    return {f.name: f.metadata.get("doc", "") for f in dataclasses.fields(cls)}[name]
+def doc_of(cls: type, name: str) -> str:
+    return next(f.metadata.get("doc", "") for f in dataclasses.fields(cls) if f.name == name)
 
 
-# --------------------------------------------------------------------------- sections
+# --------------------------------------------------------------------------- building
 
 
-@dataclass(frozen=True)
-class PathsConfig:
-    tasks: str = _f("data/tasks", "task set folder, pinned by data.dvc (relative to the project root)")
-    runs: str = _f("runs", "folder of the per-generation artifacts (runs/gen_NNN/...)")
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    source: Literal["embedded", "local"] = _f("embedded", "generation 0: 'embedded' (bootstrap a tiny model) or 'local' (a model folder)")
-    path: str | None = _f(None, "local model folder (source: local); referenced by path and hash, never tracked by DVC")
-    prompt_format: str = _f("compact", "prompt/completion format name (iterdeploy.prompts.get_format)")
-    embedded: dict = _f(factory=dict, doc="architecture of the embedded model (checked by iterdeploy.model)")
-
-
-@dataclass(frozen=True)
-class OptimizerConfig:
-    """The optimisation knobs shared by the bootstrap (generation 0) and every fine-tuning."""
-    lr: float = _f(1e-3, "peak learning rate", gt=0)
-    epochs: float = _f(2.0, "passes over the examples (ignored when max_steps > 0)", gt=0)
-    max_steps: int = _f(0, "stop after this many optimizer steps (0: no limit, use epochs)", ge=0)
-    batch_size: int = _f(16, "examples per optimizer step", ge=1)
-    grad_accum: int = _f(1, "batches accumulated per optimizer step", ge=1)
-    warmup_ratio: float = _f(0.0, "fraction of steps with linear learning-rate warm-up", ge=0, lt=1)
-    weight_decay: float = _f(0.0, "AdamW weight decay", ge=0)
-    scheduler: str = _f("linear", "learning-rate schedule after warm-up (linear, cosine, constant, ...)")
-    max_length: int = _f(4096, "examples longer than this many tokens are dropped", ge=1)
-    position_offset: int = _f(0, "random position-id shift per example in [0, n] (helps 'rope'; 0: off)", ge=0)
-    seed: int = _f(0, "seed for initialisation and example order (combined with the generation)", ge=0)
-
-
-@dataclass(frozen=True)
-class BootstrapConfig(OptimizerConfig):
-    split: str = _f("train", "task split whose reference plans teach the embedded model (generation 0)")
-    renamings: int = _f(4, "object renamings per reference plan (more object tokens seen in training)", ge=1)
-    lr: float = _f(3e-3, "peak learning rate", gt=0)
-    epochs: float = _f(3.0, "passes over the bootstrap examples (ignored when max_steps > 0)", gt=0)
-
-
-@dataclass(frozen=True)
-class SamplingConfig:
-    split: str = _f("deploy", "task split the model is deployed on (samples of every generation)")
-    k: int = _f(4, "samples per task (K)", ge=1)
-    temperature: float = _f(1.0, "softmax temperature", ge=0)
-    top_p: float = _f(0.95, "nucleus sampling mass", gt=0, le=1)
-    max_new_tokens: int = _f(256, "completion length limit in tokens", ge=1)
-    batch_size: int = _f(16, "prompts decoded together", ge=1)
-    seed: int = _f(0, "sampling seed (combined with the generation number)", ge=0)
-
-
-@dataclass(frozen=True)
-class CurationConfig:
-    filter: Literal["valid", "none"] = _f("valid", "which samples may enter the dataset: valid plans only, or all")
-    per_task: Literal["shortest", "first", "random", "all"] = _f("shortest", "plans kept per task: shortest, first found, a random one, or all")
-    accumulate: bool = _f(True, "merge with the previous generation's curated dataset (true) or use this generation's only")
-    dedupe: bool = _f(True, "drop repeated identical plans of a task (keeping the earliest)")
-    seed: int = _f(0, "seed of per_task: random", ge=0)
-
-
-@dataclass(frozen=True)
-class TrainingConfig(OptimizerConfig):
-    method: Literal["lora", "full"] = _f("lora", "fine-tuning method: LoRA adapters (peft) or all weights")
-    init_from: Literal["base", "previous"] = _f("previous", "start generation g from the base model or from checkpoint g-1")
-    lora_r: int = _f(8, "LoRA rank", ge=1)
-    lora_alpha: int = _f(16, "LoRA scaling numerator (scale = alpha / r)", ge=1)
-    lora_dropout: float = _f(0.0, "dropout on the LoRA path", ge=0, lt=1)
-    target_modules: list[str] | None = _f(None, "module names that get adapters (null: the model layer's default)")
-
-
-@dataclass(frozen=True)
-class EvaluationConfig:
-    split: str = _f("test", "held-out task split, never used for deployment")
-    greedy: bool = _f(True, "decode one greedy plan per task (solved fraction 'greedy')")
-    k: int = _f(4, "sampled plans per task for pass@k (0: none)", ge=0)
-    temperature: float = _f(1.0, "temperature of the pass@k samples", ge=0)
-    top_p: float = _f(0.95, "nucleus mass of the pass@k samples", gt=0, le=1)
-    max_new_tokens: int = _f(256, "completion length limit in tokens", ge=1)
-    batch_size: int = _f(16, "prompts decoded together", ge=1)
-    seed: int = _f(1, "evaluation sampling seed", ge=0)
-
-
-@dataclass(frozen=True)
-class Generation:
-    gen: int = _f(doc="generation number (1, 2, ...)", ge=1)
-    prev: int = _f(doc="the generation whose model samples (always gen - 1)", ge=0)
-
-
-@dataclass(frozen=True)
-class Params:
-    threads: int = _f(1, "torch threads per stage (a fixed count gives byte-identical artifacts run to run; 2 is 1.7x faster on an idle 2-core CPU)", ge=1)
-    device: str = _f("cpu", "torch device for training and sampling")
-    paths: PathsConfig = _f(factory=PathsConfig, doc="where the task set and the runs live")
-    tasks: dict = _f(factory=dict, doc="task set spec: seed, splits, reference (checked by iterdeploy.tasks)")
-    model: ModelConfig = _f(factory=ModelConfig, doc="generation-0 model and prompt format")
-    bootstrap: BootstrapConfig = _f(factory=BootstrapConfig, doc="training of the embedded generation-0 model")
-    sampling: SamplingConfig = _f(factory=SamplingConfig, doc="deployment sampling (K plans per task)")
-    curation: CurationConfig = _f(factory=CurationConfig, doc="which valid plans become training data")
-    training: TrainingConfig = _f(factory=TrainingConfig, doc="fine-tuning of every generation g >= 1")
-    evaluation: EvaluationConfig = _f(factory=EvaluationConfig, doc="held-out evaluation of every generation")
-    generations: list[Generation] = _f(factory=list, doc="generations to run as {gen, prev} pairs: gen 1..N, prev = gen - 1")
-
-    @property
-    def gens(self) -> list[int]:
-        """Generation numbers 1..N."""
-        return [g.gen for g in self.generations]
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-
-# --------------------------------------------------------------------------- loading
-
-
-def _type_name(tp: Any) -> str:
+def type_name(tp: Any) -> str:
     origin = typing.get_origin(tp)
     if origin is Literal:
         return "|".join(str(a) for a in typing.get_args(tp))
     if origin in (typing.Union, types.UnionType):
-        return " or ".join(_type_name(a) for a in typing.get_args(tp))
-    if origin is list:
-        return f"list of {_type_name(typing.get_args(tp)[0])}"
+        return " or ".join(type_name(a) for a in typing.get_args(tp))
+    if origin in (list, tuple):
+        return f"list of {type_name(typing.get_args(tp)[0])}"
     if tp is type(None):
         return "null"
     if dataclasses.is_dataclass(tp):
         return "mapping"
-    return {dict: "mapping", float: "number", int: "integer", bool: "boolean", str: "string"}.get(tp, str(tp))
+    return {float: "number", int: "integer", bool: "boolean", str: "string"}.get(tp, str(tp))
 
 
-def _convert(tp: Any, value: Any, where: str) -> Any:
+def _convert(tp: Any, value: Any, where: str, complete: bool) -> Any:
     origin = typing.get_origin(tp)
     if origin is Literal:
         choices = typing.get_args(tp)
-        if value not in choices or isinstance(value, bool) != isinstance(choices[0], bool):
-            raise ConfigError(f"{where}: {value!r} is not one of {'|'.join(str(c) for c in choices)}")
+        if isinstance(value, bool) or value not in choices:
+            raise ConfigError(f"{where}: {_show(value)} is not one of {'|'.join(str(c) for c in choices)}")
         return value
     if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(tp)
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
         if value is None:
-            if type(None) in args:
+            if len(args) < len(typing.get_args(tp)):
                 return None
-            raise ConfigError(f"{where}: must be {_type_name(tp)}, not null")
+            raise ConfigError(f"{where}: must be {type_name(tp)}, not null")
+        errors = []
         for a in args:
-            if a is type(None):
-                continue
             try:
-                return _convert(a, value, where)
-            except ConfigError:
-                if len([x for x in args if x is not type(None)]) == 1:
-                    raise
-        raise ConfigError(f"{where}: {value!r} is not {_type_name(tp)}")
-    if origin is list:
+                return _convert(a, value, where, complete)
+            except ConfigError as exc:
+                errors.append(exc)
+        if len(args) == 1:
+            raise errors[0]
+        raise ConfigError(f"{where}: {_show(value)} is not {type_name(tp)}")
+    if origin in (list, tuple):
         if not isinstance(value, list):
-            raise ConfigError(f"{where}: must be a {_type_name(tp)}, got {value!r}")
-        (item,) = typing.get_args(tp)
-        return [_convert(item, v, f"{where}[{i}]") for i, v in enumerate(value)]
+            raise ConfigError(f"{where}: must be a {type_name(tp)}, got {_show(value)}")
+        item = typing.get_args(tp)[0]
+        items = [_convert(item, v, f"{where}[{i}]", complete) for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
     if dataclasses.is_dataclass(tp):
-        return _build(tp, value, where)
-    if tp is dict:
-        if value is None:
-            return {}
-        if not isinstance(value, dict):
-            raise ConfigError(f"{where}: must be a mapping, got {value!r}")
-        return value
+        return build(tp, value, where, complete)
     if tp is bool:
         if not isinstance(value, bool):
-            raise ConfigError(f"{where}: must be true or false, got {value!r}")
+            raise ConfigError(f"{where}: must be true or false, got {_show(value)}")
         return value
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where}: must be an integer, got {value!r}")
+            raise ConfigError(f"{where}: must be an integer, got {_show(value)}")
         return value
     if tp is float:
-        if isinstance(value, str):  # YAML reads 1e-3 (no dot) as a string
+        if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string
             try:
                 value = float(value)
             except ValueError:
-                raise ConfigError(f"{where}: must be a number, got {value!r}") from None
+                raise ConfigError(f"{where}: must be a number, got {_show(value)}") from None
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{where}: must be a number, got {value!r}")
+            raise ConfigError(f"{where}: must be a number, got {_show(value)}")
+        if not math.isfinite(value):
+            raise ConfigError(f"{where}: must be a finite number, got {value}")
         return float(value)
     if tp is str:
         if not isinstance(value, str):
-            raise ConfigError(f"{where}: must be a string, got {value!r}")
+            raise ConfigError(f"{where}: must be a string, got {_show(value)}")
         return value
-    raise TypeError(f"unsupported config type {tp!r} at {where}")  # a bug in this module
+    raise TypeError(f"unsupported config type {tp!r} at {where}")  # a bug in a section's declaration
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _check_range(meta: Mapping, value: Any, where: str) -> None:
-    if value is None or isinstance(value, (list, dict, str, bool)):
-        return
-    for key, op, text in (("ge", lambda v, b: v >= b, ">="), ("gt", lambda v, b: v > b, ">"),
-                          ("le", lambda v, b: v <= b, "<="), ("lt", lambda v, b: v < b, "<")):
-        if key in meta and not op(value, meta[key]):
-            raise ConfigError(f"{where}: must be {text} {meta[key]}, got {value!r}")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        for key, ok, text in (("ge", lambda v, b: v >= b, ">="), ("gt", lambda v, b: v > b, ">"),
+                              ("le", lambda v, b: v <= b, "<="), ("lt", lambda v, b: v < b, "<")):
+            bound = meta.get(key)
+            if bound is not None and not ok(value, bound):
+                raise ConfigError(f"{where}: must be {text} {bound}, got {value!r}")
+    check = meta.get("check")
+    if check is not None and value is not None:
+        problem = check(value)
+        if problem:
+            raise ConfigError(f"{where}: {problem}")
 
 
-def _build(cls: type, data: Any, where: str) -> Any:
-    if data is None:
+def build(cls: type, data: Any, where: str = "", complete: bool = False) -> Any:
+    """An instance of dataclass `cls` from a plain mapping, checked field by field; `complete`: every
+    field must be given (a params file) but those whose default is null, else missing fields take their
+    defaults (library use).
+    A section's own cross-field rules run in its `__post_init__` and raise ConfigError."""
+    if data is None and not complete:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{where or 'top level'}: must be a mapping, got {data!r}")
+        raise ConfigError(f"{where or 'top level'}: must be a mapping, got {_show(data)}")
     hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     for key in data:
         if key not in fields:
             raise ConfigError(f"{_join(where, str(key))}: unknown key; expected one of {', '.join(fields)}")
@@ -254,116 +159,176 @@ def _build(cls: type, data: Any, where: str) -> Any:
     for name, f in fields.items():
         sub = _join(where, name)
         if name not in data:
-            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+            if required or (complete and f.default is not None):  # optional (null) knobs may be left out
                 raise ConfigError(f"{sub}: missing")
             continue
-        value = _convert(hints[name], data[name], sub)
+        value = _convert(hints[name], data[name], sub, complete)
         _check_range(f.metadata, value, sub)
         kwargs[name] = value
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except ConfigError as exc:
+        cause = exc.cause
+        raise ConfigError(cause if not where or cause.startswith(where) else f"{where}.{cause}") from None
 
 
 def _join(where: str, name: str) -> str:
     return f"{where}.{name}" if where else name
 
 
-def _check_params(p: Params) -> None:
-    for i, g in enumerate(p.generations):
-        if g.gen != i + 1 or g.prev != g.gen - 1:
-            raise ConfigError(
-                f"generations[{i}]: expected {{gen: {i + 1}, prev: {i}}} (generations run 1..N in order), "
-                f"got {{gen: {g.gen}, prev: {g.prev}}}")
-    if p.model.source == "local" and not p.model.path:
-        raise ConfigError("model.path: required when model.source is 'local'")
-    if p.model.source == "embedded" and p.model.path:
-        raise ConfigError("model.path: only used when model.source is 'local'")
-    splits = {"bootstrap.split": p.bootstrap.split, "sampling.split": p.sampling.split,
-              "evaluation.split": p.evaluation.split}
-    if p.evaluation.split == p.sampling.split:
-        raise ConfigError(f"evaluation.split: {p.evaluation.split!r} is the deployment split; "
-                          "evaluation must use held-out tasks")
-    if p.evaluation.split == p.bootstrap.split and p.model.source == "embedded":
-        raise ConfigError(f"evaluation.split: {p.evaluation.split!r} is the bootstrap split; "
-                          "evaluation must use held-out tasks")
-    names = _split_names(p.tasks)
-    if names is not None:
-        for key, name in splits.items():
-            if key == "bootstrap.split" and p.model.source != "embedded":
-                continue
-            if name not in names:
-                raise ConfigError(f"{key}: {name!r} is not a split of the task set (tasks.splits has "
-                                  f"{', '.join(sorted(names)) or 'none'})")
-    if not p.evaluation.greedy and p.evaluation.k == 0:
-        raise ConfigError("evaluation: greedy is false and k is 0; nothing would be evaluated")
+def to_dict(obj: Any) -> Any:
+    """A section as plain data (tuples as lists): what params.yaml would say."""
+    if dataclasses.is_dataclass(obj):
+        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj) if f.init}
+    if isinstance(obj, (list, tuple)):
+        return [to_dict(v) for v in obj]
+    return obj
 
 
-def _split_names(tasks: dict) -> set[str] | None:
-    splits = tasks.get("splits") if isinstance(tasks, dict) else None
-    if not isinstance(splits, list):
-        return None
-    return {s.get("name") for s in splits if isinstance(s, dict)}
+# --------------------------------------------------------------------------- files
 
 
-Checker = Callable[[Any], Any]
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys (PyYAML keeps the last one silently)."""
 
 
-def params_from_dict(data: Any, checkers: Mapping[str, Checker] | None = None) -> Params:
-    """Build and check `Params` from a plain mapping. `checkers` maps a dotted key to a callable
-    that checks that raw sub-mapping and raises ConfigError (with a dotted key) when it is bad."""
-    params = _build(Params, data, "")
-    for key, check in (checkers or {}).items():  # each section's own rules first, then how they fit together
-        value: Any = params
-        for part in key.split("."):
-            value = getattr(value, part)
-        check(value)
-    _check_params(params)
-    return params
+def _no_duplicates(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise ConfigError(f"duplicate key {key!r} (also on line {seen[key] + 1})", line=key_node.start_mark.line + 1)
+        seen[key] = key_node.start_mark.line
+    return loader.construct_mapping(node, deep)
 
 
-def load_params(path: str | Path = PARAMS_FILE, overrides: Mapping[str, Any] | None = None,
-                checkers: Mapping[str, Checker] | None = None) -> Params:
-    """Read params.yaml (plus dotted-key `overrides`, as `dvc exp run -S` would set them) into `Params`.
-    Errors are ConfigError starting with the file name."""
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicates)
+
+
+def _depth(node: yaml.Node, limit: int) -> int:
+    """Nesting depth of a composed YAML node, iteratively (no recursion on hostile input)."""
+    deepest, stack = 0, [(node, 1)]
+    while stack:
+        n, d = stack.pop()
+        if d > limit:
+            return d
+        deepest = max(deepest, d)
+        if isinstance(n, yaml.MappingNode):
+            stack.extend((v, d + 1) for _, v in n.value)
+        elif isinstance(n, yaml.SequenceNode):
+            stack.extend((v, d + 1) for v in n.value)
+    return deepest
+
+
+def read_yaml(path: str | Path) -> Any:
+    """The data of a YAML configuration file: UTF-8 text, no duplicate keys, not absurdly deep or large.
+    Errors are ConfigError naming the file (and line)."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        if not path.is_file():
+            raise ConfigError("not found" if not path.exists() else "not a regular file", path)
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise ConfigError(f"larger than {MAX_FILE_BYTES} bytes; not a configuration file", path)
+        raw = path.read_bytes()
     except OSError as exc:
-        raise ConfigError(f"cannot read parameters: {exc.strerror}", path) from None
+        raise ConfigError(f"cannot read: {exc.strerror}", path) from None
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        line = getattr(getattr(exc, "problem_mark", None), "line", None)
-        raise ConfigError(f"not valid YAML: {getattr(exc, 'problem', None) or exc}", path,
-                          None if line is None else line + 1) from None
-    data = {} if data is None else data
-    for key, value in (overrides or {}).items():
-        data = set_dotted(data, key, value)
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not UTF-8 text (byte {exc.start}: {raw[exc.start:exc.start + 1]!r}); save it as UTF-8",
+                          path) from None
+    if "\0" in text:
+        raise ConfigError("contains NUL characters; not a text file", path)
     try:
-        return params_from_dict(data, checkers)
+        node = yaml.compose(text, Loader=_StrictLoader)
+        if node is not None and _depth(node, MAX_DEPTH) > MAX_DEPTH:
+            raise ConfigError(f"nested deeper than {MAX_DEPTH} levels", path)
+        return yaml.load(text, Loader=_StrictLoader)
     except ConfigError as exc:
-        raise ConfigError(exc.cause, str(path)) from None
+        raise ConfigError(exc.cause, path, exc.line) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise ConfigError(f"not valid YAML: {getattr(exc, 'problem', None) or str(exc).splitlines()[0]}", path,
+                          None if mark is None else mark.line + 1) from None
+    except RecursionError:
+        raise ConfigError(f"nested deeper than {MAX_DEPTH} levels", path) from None
 
 
-def set_dotted(data: dict, key: str, value: Any) -> dict:
+def set_dotted(data: Any, key: str, value: Any) -> dict:
     """A copy of `data` with the dotted `key` (e.g. 'curation.per_task') set to `value`."""
-    out = dict(data)
+    out = dict(data) if isinstance(data, dict) else {}
     head, _, rest = key.partition(".")
-    if rest:
-        inner = out.get(head)
-        out[head] = set_dotted(inner if isinstance(inner, dict) else {}, rest, value)
-    else:
-        out[head] = value
+    out[head] = set_dotted(out.get(head), rest, value) if rest else value
     return out
 
 
-def describe(cls: type = Params, prefix: str = "") -> list[tuple[str, str, str]]:
-    """(dotted key, type, doc) for every field, recursively: the reference of params.yaml."""
+def load(cls: type, path: str | Path, overrides: Mapping[str, Any] | None = None, complete: bool = True) -> Any:
+    """Read a YAML file into `cls`, after applying dotted-key `overrides` (as `dvc exp run -S` sets them)."""
+    data = read_yaml(path)
+    for key, value in (overrides or {}).items():
+        data = set_dotted(data, key, value)
+    try:
+        return build(cls, data, "", complete)
+    except ConfigError as exc:
+        raise ConfigError(exc.cause, path, exc.line) from None
+
+
+def describe(cls: type, prefix: str = "") -> list[tuple[str, str, str]]:
+    """(dotted key, type, doc) for every field, recursively: the reference of a configuration file."""
     rows = []
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
+        if not f.init:
+            continue
         key = _join(prefix, f.name)
         tp = hints[f.name]
-        rows.append((key, _type_name(tp), f.metadata.get("doc", "")))
+        rows.append((key, type_name(tp), f.metadata.get("doc", "")))
         if dataclasses.is_dataclass(tp):
             rows.extend(describe(tp, key))
     return rows
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def add_arguments(parser: argparse.ArgumentParser, cls: type, sections: list[str] | None = None,
+                  prefix: str | None = None) -> None:
+    """`--section.field VALUE` for every leaf field of the named sections of `cls` (all when None):
+    the configuration is the command's signature. Values are YAML (`--sampling.k 16`,
+    `--training.target_modules '[q_proj, v_proj]'`); `overrides(args)` collects the given ones.
+    With `prefix`, `cls` is itself that section (`--tasks.seed` for a TaskSetSpec)."""
+    if prefix is not None:
+        group = parser.add_argument_group(prefix)
+        for key, tname, text in describe(cls, prefix):
+            if "." in key.removeprefix(prefix + ".") or tname == "mapping":
+                continue
+            group.add_argument(f"--{key}", dest=f"cfg:{key}", metavar=tname.upper().replace(" ", "_")[:24],
+                               help=text, default=argparse.SUPPRESS)
+        return
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if not f.init or (sections is not None and f.name not in sections):
+            continue
+        tp = hints[f.name]
+        if dataclasses.is_dataclass(tp):
+            group = parser.add_argument_group(f"{f.name}: {f.metadata.get('doc', '')}")
+            for key, tname, text in describe(tp, f.name):
+                if tname != "mapping":
+                    group.add_argument(f"--{key}", dest=f"cfg:{key}", metavar=tname.upper().replace(" ", "_")[:24],
+                                       help=text, default=argparse.SUPPRESS)
+        else:
+            parser.add_argument(f"--{f.name}", dest=f"cfg:{f.name}", metavar=type_name(tp).upper()[:24],
+                                help=f.metadata.get("doc", ""), default=argparse.SUPPRESS)
+
+
+def overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The `--section.field` values given on the command line, parsed as YAML scalars or lists."""
+    out = {}
+    for dest, text in vars(args).items():
+        if dest.startswith("cfg:"):
+            try:
+                out[dest[4:]] = yaml.safe_load(text)
+            except yaml.YAMLError:
+                raise ConfigError(f"--{dest[4:]}: not a YAML value: {_show(text)}") from None
+    return out

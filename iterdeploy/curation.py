@@ -16,11 +16,28 @@ output has exactly `CURATED_COLUMNS`.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
+from typing import Literal
 
 import pandas as pd
 
+from iterdeploy.config import option
+
 FILTERS = ("valid", "none")
 PER_TASK = ("shortest", "first", "random", "all")
+
+
+@dataclass(frozen=True)
+class CurationConfig:
+    """Which validated samples become the next generation's training data (the paper's rule by default)."""
+
+    filter: Literal["valid", "none"] = option("valid", "which samples may enter the dataset: valid plans only, or all")
+    per_task: Literal["shortest", "first", "random", "all"] = option(
+        "shortest", "plans kept per task: the shortest, the first found, a random one, or all")
+    accumulate: bool = option(True, "merge with the previous generation's curated dataset (true) or use this "
+                                    "generation's samples only")
+    dedupe: bool = option(True, "drop repeated identical plans of a task (keeping the earliest)")
+    seed: int = option(0, "seed of per_task: random", ge=0, lt=2**63)
 
 VALIDATED_REQUIRED = ("task_id", "domain", "size", "generation", "sample_index", "sample_id", "model_hash",
                       "plan", "plan_length", "valid")
@@ -118,8 +135,7 @@ def merge(previous: pd.DataFrame | None, new: pd.DataFrame) -> pd.DataFrame:
     return typed(pd.concat([typed(previous), typed(new)], ignore_index=True))
 
 
-def curate(validated: pd.DataFrame, previous: pd.DataFrame | None, *, filter: str = "valid",
-           per_task: str = "shortest", accumulate: bool = True, dedupe_plans: bool = True, seed: int = 0,
+def curate(validated: pd.DataFrame, previous: pd.DataFrame | None, cfg: CurationConfig = CurationConfig(),
            generation: int = 0) -> pd.DataFrame:
     """Generation `generation`'s curated dataset from its validated samples and generation g-1's dataset.
 
@@ -127,12 +143,26 @@ def curate(validated: pd.DataFrame, previous: pd.DataFrame | None, *, filter: st
     dataset passes through the same rule again, so with `shortest` a shorter plan found later
     replaces an earlier one, and with `first` the earliest plan stays.
     """
-    pool = filter_plans(candidates(validated), filter)
-    if accumulate:
-        pool = merge(None if previous is None else filter_plans(typed(previous), filter), pool)
-    if dedupe_plans:
+    pool = filter_plans(candidates(validated), cfg.filter)
+    if cfg.accumulate:
+        pool = merge(None if previous is None else filter_plans(typed(previous), cfg.filter), pool)
+    if cfg.dedupe:
         pool = dedupe(pool)
-    return select_per_task(pool, per_task, seed, generation)
+    return select_per_task(pool, cfg.per_task, cfg.seed, generation)
+
+
+def rule_violations(df: pd.DataFrame, cfg: CurationConfig) -> list[str]:
+    """What is wrong with a curated dataset under `cfg` (empty list: nothing). Run by the curation stage
+    on what it writes, and reported by Dagster's check: an invalid plan under `filter: valid`, more than
+    one plan of a task under a one-per-task rule, a repeated plan under `dedupe`."""
+    problems = []
+    if cfg.filter == "valid" and len(df) and not df["valid"].all():
+        problems.append(f"{int((~df['valid']).sum())} invalid plans although filter is 'valid'")
+    if cfg.per_task != "all" and df["task_id"].duplicated().any():
+        problems.append(f"tasks with more than one plan although per_task is {cfg.per_task!r}")
+    if cfg.dedupe and df.duplicated(["task_id", "plan"]).any():
+        problems.append("repeated identical plans although dedupe is true")
+    return problems
 
 
 def summary(df: pd.DataFrame) -> dict:

@@ -2,9 +2,12 @@
 
 Pure functions on a results frame (one row per decoded plan, `RESULT_COLUMNS`):
 `mode` is 'greedy' (one per task) or 'sample' (k per task, for pass@k). Nothing
-here decodes or reads files; `iterdeploy.stages.evaluation` does that.
+here decodes or reads files; the evaluation stage does that.
 
-`metrics(...)` returns the JSON written as `runs/gen_NNN/metrics.json`:
+`headline(...)` is `runs/gen_NNN/metrics.json`, the few numbers compared across runs and DVC
+experiments: solved test tasks (greedy) in all and per domain, pass@k, the longest valid plan,
+the curated set's size. `history_row(...)` is one generation's row of history.json (the plots).
+`metrics(...)` returns everything else, written as `runs/gen_NNN/details.json`:
 
     generation, tasks, k
     solved            {greedy, pass_at_k}: fraction of test tasks solved
@@ -43,6 +46,8 @@ RESULT_COLUMNS: dict[str, str] = {
 """Column -> dtype of an evaluation results frame (runs/gen_NNN/evaluation.parquet)."""
 
 MODES = ("greedy", "pass_at_k")
+REQUIRED = ("task_id", "domain", "size", "mode", "valid", "plan_length")
+"""Columns a consumer of evaluation.parquet relies on."""
 
 
 def typed_results(df: pd.DataFrame) -> pd.DataFrame:
@@ -116,12 +121,6 @@ def _length_stats(lengths: pd.Series) -> dict:
             "min": int(lengths.min()), "max": int(lengths.max())}
 
 
-def primary_rate(m: dict) -> float | None:
-    """The headline solved fraction of a metrics dict: greedy when evaluated, else pass@k."""
-    solved = m.get("solved", {})
-    return solved.get("greedy") if solved.get("greedy") is not None else solved.get("pass_at_k")
-
-
 def metrics(results: pd.DataFrame, generation: int, k: int,
             previous_results: pd.DataFrame | None = None, previous_generation: int | None = None) -> dict:
     """The metrics of one generation (see the module doc); `previous_*` give the newly solved and lost tasks."""
@@ -189,13 +188,56 @@ def metrics(results: pd.DataFrame, generation: int, k: int,
     }
 
 
-def not_worse(current: dict, previous: dict | None, tolerance: float = 0.0) -> tuple[bool, str]:
-    """Whether generation g solves at least as much as g-1 (headline rate); and a one-line reason."""
+def not_worse(current: dict, previous: dict | None) -> tuple[bool, str]:
+    """Whether generation g solves at least as many test tasks as g-1 (greedy, else pass@k), given their
+    metrics.json (`headline`); and a one-line reason."""
     if previous is None:
         return True, "no previous generation"
-    now, before = primary_rate(current), primary_rate(previous)
+    key = "solved" if current.get("solved") is not None and previous.get("solved") is not None else "pass_at_k"
+    now, before = current.get(key), previous.get(key)
     if now is None or before is None:
-        return True, "no comparable solved rate"
-    ok = now + tolerance >= before
-    return ok, (f"solved {now:.3f} vs {before:.3f} in generation {previous.get('generation')}"
-                + ("" if ok else " (worse)"))
+        return True, "no comparable solved count"
+    ok = now >= before
+    return ok, (f"{key.replace('_at_k', '@k')} {now} of {current['tasks']} vs {before} in generation "
+                f"{previous.get('generation')}" + ("" if ok else " (worse)"))
+
+
+def headline(details: dict, curated_rows: int) -> dict:
+    """The numbers of metrics.json: counts with their totals, per domain, and the longest valid plan."""
+    by_domain = details["by_domain"]
+    return {
+        "generation": details["generation"],
+        "solved": details["solved_count"]["greedy"] if details["solved"]["greedy"] is not None else None,
+        "tasks": details["tasks"],
+        "pass_at_k": None if details["solved"]["pass_at_k"] is None else round(details["solved"]["pass_at_k"], 4),
+        "longest_plan": details["longest_greedy"],
+        "curated": curated_rows,
+        "by_domain": {d: {"solved": v["solved_greedy"], "tasks": v["tasks"], "longest_plan": v["longest_greedy"]}
+                      for d, v in by_domain.items()},
+    }
+
+
+def history_row(details: dict) -> dict:
+    """One generation's row of history.json: flat numbers for `dvc plots`, per domain for the progress plot."""
+    lengths = details["plan_length"]
+    return {
+        "generation": details["generation"],
+        "solved_greedy": details["solved"]["greedy"],
+        "solved_pass_at_k": details["solved"]["pass_at_k"],
+        "mean_length_greedy": lengths["greedy"]["mean"],
+        "max_length": max([x for x in (lengths["greedy"]["max"], lengths["sample"]["max"]) if x is not None],
+                          default=None),
+        "length_ratio": details["vs_reference"]["mean_ratio"],
+        "k": details["k"],
+        "by_domain": {d: {"greedy": v["greedy"], "pass_at_k": v["pass_at_k"]} for d, v in details["by_domain"].items()},
+    }
+
+
+def solved_line(head: dict) -> str:
+    """'solved 6/140 (blocksworld 4/60, ferry 2/60, spanner 0/20), longest plan 8, pass@k 0.062'."""
+    parts = ", ".join(f"{d} {v['solved'] if v['solved'] is not None else '-'}/{v['tasks']}"
+                      for d, v in head["by_domain"].items())
+    solved = "-" if head["solved"] is None else head["solved"]
+    longest = "-" if head["longest_plan"] is None else head["longest_plan"]
+    k = "-" if head["pass_at_k"] is None else f"{head['pass_at_k']:.3f}"
+    return f"solved {solved}/{head['tasks']} ({parts}), longest plan {longest}, pass@k {k}"

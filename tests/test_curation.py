@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from iterdeploy import curation
-from iterdeploy.curation import CURATED_COLUMNS, curate
+from iterdeploy.curation import CURATED_COLUMNS, CurationConfig, curate
 
 
 def _samples(gen: int, rows: list[tuple[str, int, int, bool]]) -> pd.DataFrame:
@@ -52,57 +52,57 @@ def test_default_is_papers_rule_valid_shortest_accumulated():
 
 
 def test_filter_none_keeps_invalid():
-    c1 = curate(G1, None, filter="none", generation=1)
+    c1 = curate(G1, None, CurationConfig(filter="none"), generation=1)
     assert _origins(c1) == [("bw-1", 1, 2), ("bw-2", 1, 0), ("fe-1", 1, 0)]
     assert not c1.set_index("task_id").loc["bw-1", "valid"]
 
 
 def test_per_task_first():
-    c1 = curate(G1, None, per_task="first", generation=1)
+    c1 = curate(G1, None, CurationConfig(per_task="first"), generation=1)
     assert _origins(c1) == [("bw-1", 1, 0), ("fe-1", 1, 0)]
-    c2 = curate(G2, c1, per_task="first", generation=2)
+    c2 = curate(G2, c1, CurationConfig(per_task="first"), generation=2)
     assert _origins(c2) == [("bw-1", 1, 0), ("bw-2", 2, 0), ("fe-1", 1, 0)]  # earliest stays
 
 
 def test_per_task_all_with_dedupe():
-    c1 = curate(G1, None, per_task="all", generation=1)
+    c1 = curate(G1, None, CurationConfig(per_task="all"), generation=1)
     assert len(c1) == 4 and set(c1["task_id"]) == {"bw-1", "fe-1"}
     dup = pd.concat([G1, G1.assign(sample_index=G1["sample_index"] + 10,
                                    sample_id=G1["sample_id"] + "b")], ignore_index=True)
-    assert len(curate(dup, None, per_task="all", generation=1)) == 4
-    assert len(curate(dup, None, per_task="all", dedupe_plans=False, generation=1)) == 8
+    assert len(curate(dup, None, CurationConfig(per_task="all"), generation=1)) == 4
+    assert len(curate(dup, None, CurationConfig(per_task="all", dedupe=False), generation=1)) == 8
 
 
 def test_per_task_random_is_seeded_and_order_free():
-    a = curate(G1, None, per_task="random", seed=3, generation=1)
-    b = curate(G1.iloc[::-1].reset_index(drop=True), None, per_task="random", seed=3, generation=1)
+    a = curate(G1, None, CurationConfig(per_task="random", seed=3), generation=1)
+    b = curate(G1.iloc[::-1].reset_index(drop=True), None, CurationConfig(per_task="random", seed=3), generation=1)
     pd.testing.assert_frame_equal(a, b)
     assert len(a) == 2 and a["valid"].all()
-    picks = {tuple(curate(G1, None, per_task="random", seed=s, generation=1)["origin_sample_index"])
+    picks = {tuple(curate(G1, None, CurationConfig(per_task="random", seed=s), generation=1)["origin_sample_index"])
              for s in range(12)}
     assert len(picks) > 1, "the seed never changes the choice"
 
 
 def test_accumulate_false_uses_this_generation_only():
     c1 = curate(G1, None, generation=1)
-    c2 = curate(G2, c1, accumulate=False, generation=2)
+    c2 = curate(G2, c1, CurationConfig(accumulate=False), generation=2)
     assert _origins(c2) == [("bw-1", 2, 0), ("bw-2", 2, 0), ("fe-1", 2, 0)]
     # accumulate keeps tasks a later generation no longer solves
     g3 = _samples(3, [("bw-1", 0, 9, False)])
     assert set(curate(g3, c2, generation=3)["task_id"]) == {"bw-1", "bw-2", "fe-1"}
-    assert curate(g3, c2, accumulate=False, generation=3).empty
+    assert curate(g3, c2, CurationConfig(accumulate=False), generation=3).empty
 
 
 def test_filter_valid_drops_invalid_rows_of_previous_dataset():
-    prev = curate(G1, None, filter="none", generation=1)
-    c2 = curate(G2.iloc[:0], prev, filter="valid", generation=2)
+    prev = curate(G1, None, CurationConfig(filter="none"), generation=1)
+    c2 = curate(G2.iloc[:0], prev, CurationConfig(filter="valid"), generation=2)
     # bw-1's shortest sample was invalid, so only fe-1 survives
     assert c2["valid"].all() and set(c2["task_id"]) == {"fe-1"}
 
 
 def test_output_is_canonical_and_typed():
-    a = curate(G1, None, per_task="all", generation=1)
-    b = curate(G1.sample(frac=1, random_state=1), None, per_task="all", generation=1)
+    a = curate(G1, None, CurationConfig(per_task="all"), generation=1)
+    b = curate(G1.sample(frac=1, random_state=1), None, CurationConfig(per_task="all"), generation=1)
     pd.testing.assert_frame_equal(a, b)
     assert {c: str(t) for c, t in a.dtypes.items()} == CURATED_COLUMNS | {"plan": "string", "task_id": "string"}
     empty = curation.empty()
@@ -112,7 +112,7 @@ def test_output_is_canonical_and_typed():
 
 def test_bad_rule_and_missing_columns():
     with pytest.raises(ValueError, match="longest"):
-        curate(G1, None, per_task="longest")
+        curate(G1, None, CurationConfig(per_task="longest"))
     with pytest.raises(ValueError, match="lack columns"):
         curate(G1.drop(columns=["plan"]), None)
 
@@ -121,3 +121,12 @@ def test_summary():
     s = curation.summary(curate(G2, curate(G1, None, generation=1), generation=2))
     assert s["rows"] == 3 and s["tasks"] == 3 and s["valid"] == 3
     assert s["by_origin_generation"] == {"1": 1, "2": 2}
+
+
+def test_rule_violations_find_what_breaks_the_configured_rule():
+    ok = curate(G1, None, generation=1)
+    assert curation.rule_violations(ok, CurationConfig()) == []
+    every = curate(G1, None, CurationConfig(filter="none", per_task="all", dedupe=False), generation=1)
+    problems = curation.rule_violations(every, CurationConfig())
+    assert any("invalid plans" in p for p in problems) and any("more than one plan" in p for p in problems)
+    assert curation.rule_violations(every, CurationConfig(filter="none", per_task="all", dedupe=False)) == []

@@ -15,8 +15,10 @@ if str(REPO) not in sys.path:  # dagster_project/ is a code location beside the 
 
 dg = pytest.importorskip("dagster")
 
-from iterdeploy.layout import ARTIFACTS, Layout  # noqa: E402
-from iterdeploy.stages import load_config  # noqa: E402
+from iterdeploy.pipeline.params import load_params  # noqa: E402
+from iterdeploy.pipeline.registry import ARTIFACTS, pipeline  # noqa: E402
+
+NAMES = [a.name for a in ARTIFACTS]
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +30,7 @@ def defs():
 
 @pytest.fixture(scope="module")
 def params():
-    return load_config(REPO / "params.yaml")
+    return load_params(REPO / "params.yaml")
 
 
 def _keys(defs) -> set[str]:
@@ -41,11 +43,11 @@ def test_definitions_load(defs, params):
     assert len(keys) == 3 + 5 * n
     assert {"taskset", "gen_000/checkpoint", "gen_000/evaluation"} <= keys
     for g in params.gens:
-        assert {f"gen_{g:03d}/{a}" for a in ARTIFACTS} <= keys
+        assert {f"gen_{g:03d}/{a}" for a in NAMES} <= keys
     graph = defs.resolve_asset_graph()
     checks = {(k.asset_key.to_user_string(), k.name) for k in graph.asset_check_keys}
     assert len(checks) == 2 * n
-    assert ("gen_001/curated_dataset", "non_empty_and_valid") in checks
+    assert ("gen_001/curated_dataset", "follows_curation_rule") in checks
     assert ("gen_001/evaluation", "not_worse_than_previous") in checks
     dg.Definitions.validate_loadable(defs)
 
@@ -57,11 +59,12 @@ def test_chain_across_generations(defs):
         return {k.to_user_string() for k in graph.get(dg.AssetKey(key.split("/"))).parent_keys}
 
     assert parents("gen_002/samples") == {"taskset", "gen_001/checkpoint"}
-    assert parents("gen_002/validated_plans") == {"taskset", "gen_002/samples"}
+    assert parents("gen_002/validated_plans") == {"taskset", "gen_000/checkpoint", "gen_002/samples"}
     assert parents("gen_002/curated_dataset") == {"gen_002/validated_plans", "gen_001/curated_dataset"}
     assert parents("gen_002/checkpoint") == {"taskset", "gen_002/curated_dataset", "gen_000/checkpoint",
                                              "gen_001/checkpoint"}
-    assert parents("gen_002/evaluation") == {"taskset", "gen_002/checkpoint", "gen_001/evaluation"}
+    assert parents("gen_002/evaluation") == {"taskset", "gen_000/checkpoint", "gen_002/checkpoint",
+                                             "gen_002/curated_dataset", "gen_001/evaluation"}
     assert parents("gen_001/samples") == {"taskset", "gen_000/checkpoint"}
 
 
@@ -69,9 +72,8 @@ def test_same_wiring_as_dvc_yaml(defs, params):
     """Every dvc.yaml stage is an asset whose upstream assets produce exactly the stage's deps."""
     stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
     graph = defs.resolve_asset_graph()
-    lay = Layout(params)
-    producer = {o: s.name for s in lay.stages() for o in s.all_outs}
-    assert len(stages) == len(lay.stages())
+    producer = {o: s.name for s in pipeline(params) for o in s.all_outs}
+    assert len(stages) == len(pipeline(params))
     for name, body in stages.items():
         gen, _, artifact = name.partition("-")
         node = graph.get(dg.AssetKey([gen, artifact]))
@@ -84,7 +86,7 @@ def test_selection_strings_parse(defs):
     """Dagster's selection grammar needs antlr4 4.13; DVC (4.9) must stay in its own venv."""
     graph = defs.resolve_asset_graph()
     selected = dg.AssetSelection.from_string('key:"gen_001/*"').resolve(graph)
-    assert {k.to_user_string() for k in selected} == {f"gen_001/{a}" for a in ARTIFACTS}
+    assert {k.to_user_string() for k in selected} == {f"gen_001/{a}" for a in NAMES}
     assert len(dg.AssetSelection.from_string("group:gen_002").resolve(graph)) == 5
 
 
@@ -101,7 +103,7 @@ def test_build_for_other_project(tmp_path):
     from dagster_project.definitions import build_definitions
 
     data = yaml.safe_load((REPO / "params.yaml").read_text())
-    data["generations"] = [{"gen": 1, "prev": 0}]
+    data["generations"] = 1
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(data))
     other = build_definitions(tmp_path, threads=2)
     assert len(_keys(other)) == 8

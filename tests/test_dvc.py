@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
+from pathlib import Path
 from contextlib import contextmanager
 
-from iterdeploy.dvc import clear_stale_locks
+from iterdeploy.pipeline.dvc import clear_stale_locks
 
 
 def _lock(root, pids):
@@ -22,6 +24,10 @@ def _lock(root, pids):
 def _running(*argv: str):
     """The pid of a live process with argv on its command line, killed on exit."""
     proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", *argv])
+    cmdline = Path(f"/proc/{proc.pid}/cmdline")
+    deadline = time.monotonic() + 10
+    while b"time.sleep" not in cmdline.read_bytes() and time.monotonic() < deadline:
+        time.sleep(0.01)  # between fork and exec the child still shows its parent's (or no) command line
     try:
         yield proc.pid
     finally:

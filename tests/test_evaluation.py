@@ -7,8 +7,8 @@ import json
 import pandas as pd
 import pytest
 
-from iterdeploy.evaluation import metrics, not_worse, pass_at_k, primary_rate, task_table
-from iterdeploy.plots import progress_png
+from iterdeploy.evaluation import headline, history_row, metrics, not_worse, pass_at_k, solved_line, task_table
+from iterdeploy.pipeline.plots import progress_png
 
 
 def _results(rows):
@@ -79,22 +79,35 @@ def test_newly_solved_and_lost():
 def test_greedy_off_uses_samples():
     only = GEN0[GEN0["mode"] == "sample"]
     m = metrics(only, generation=0, k=2)
-    assert m["solved"]["greedy"] is None and primary_rate(m) == pytest.approx(2 / 3)
+    assert m["solved"]["greedy"] is None and m["solved"]["pass_at_k"] == pytest.approx(2 / 3)
+    assert headline(m, 0)["solved"] is None
     t = task_table(only, 2)
     assert t["greedy"].isna().all()
 
 
+def test_headline_counts_with_totals_per_domain():
+    m = metrics(GEN1, 1, 2, GEN0, 0)
+    h = headline(m, curated_rows=7)
+    assert h["generation"] == 1 and h["solved"] == m["solved_count"]["greedy"] and h["tasks"] == m["tasks"]
+    assert h["curated"] == 7 and h["longest_plan"] == 10
+    assert h["by_domain"]["bw"] == {"solved": m["by_domain"]["bw"]["solved_greedy"],
+                                    "tasks": m["by_domain"]["bw"]["tasks"], "longest_plan": 10}
+    line = solved_line(h)
+    assert line.startswith(f"solved {h['solved']}/{h['tasks']} (") and "longest plan 10" in line
+    json.dumps(h)
+
+
 def test_not_worse():
-    m0, m1 = metrics(GEN0, 0, 2), metrics(GEN1, 1, 2, GEN0, 0)
+    m0, m1 = headline(metrics(GEN0, 0, 2), 0), headline(metrics(GEN1, 1, 2, GEN0, 0), 3)
     assert not_worse(m1, m0)[0]
-    worse = metrics(GEN0.assign(valid=False), 2, 2)
+    worse = headline(metrics(GEN0.assign(valid=False), 2, 2), 3)
     ok, why = not_worse(worse, m1)
-    assert not ok and "worse" in why
+    assert not ok and "worse" in why and f"of {worse['tasks']}" in why
     assert not_worse(m0, None) == (True, "no previous generation")
 
 
 def test_plot_is_png_and_deterministic():
-    hist = [metrics(GEN0, 0, 2), metrics(GEN1, 1, 2, GEN0, 0)]
+    hist = [history_row(metrics(GEN0, 0, 2)), history_row(metrics(GEN1, 1, 2, GEN0, 0))]
     a, b = progress_png(hist), progress_png(hist)
     assert a[:8] == b"\x89PNG\r\n\x1a\n" and a == b
     assert progress_png(hist[:1])[:4] == b"\x89PNG"

@@ -1,4 +1,5 @@
-"""Lineage on a hand-made project: chain hashes from dvc.lock, broken links, one task's training plans."""
+"""Lineage on a hand-made project: chain hashes from dvc.lock, files checked against them, broken links,
+one task's training plans."""
 
 from __future__ import annotations
 
@@ -11,17 +12,18 @@ import yaml
 
 from iterdeploy import curation
 from iterdeploy.cli import main
-from iterdeploy.config import params_from_dict
-from iterdeploy.layout import ARTIFACTS, Layout, parse_stage_name, stage_name
-from iterdeploy.lineage import format_pipeline, format_task, pipeline_lineage, task_lineage
+from iterdeploy.config import build, set_dotted, to_dict
+from iterdeploy.errors import IterdeployError
+from iterdeploy.pipeline import dvc
+from iterdeploy.pipeline.layout import Layout, stage_name
+from iterdeploy.pipeline.lineage import format_pipeline, format_task, pipeline_lineage, task_lineage
+from iterdeploy.pipeline.params import LoopParams
+from iterdeploy.pipeline.registry import ARTIFACTS, pipeline
 
-PARAMS = {"generations": [{"gen": 1, "prev": 0}, {"gen": 2, "prev": 1}]}
-
-
-def _md5(path: str) -> str:
-    import hashlib
-
-    return hashlib.md5(path.encode()).hexdigest()
+REPO = Path(__file__).resolve().parents[1]
+TASKS = {"seed": 0, "planner": "naive", "splits": [
+    {"name": "deploy", "domain": "blocksworld", "sizes": [3], "per_size": 2},
+    {"name": "test", "domain": "blocksworld", "sizes": [3], "per_size": 1}]}
 
 
 def _validated(gen: int, rows) -> pd.DataFrame:
@@ -34,10 +36,12 @@ def _validated(gen: int, rows) -> pd.DataFrame:
 
 @pytest.fixture
 def project(tmp_path: Path):
-    """Files of a 2-generation run and a dvc.lock as DVC would write it (md5s made up, consistent)."""
-    params = params_from_dict(PARAMS)
-    lay = Layout(params)
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(PARAMS))
+    """Files of a 2-generation run and a dvc.lock as DVC would write it (the files' real md5s)."""
+    data = set_dotted(set_dotted(yaml.safe_load((REPO / "params.yaml").read_text()), "tasks", TASKS),
+                      "generations", 2)
+    params = build(LoopParams, data)
+    lay = Layout.of(params)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(to_dict(params)))
     tasks = tmp_path / "data" / "tasks"
     tasks.mkdir(parents=True)
     pd.DataFrame([{"task_id": t, "domain": "blocksworld", "split": s, "size": 3, "reference_length": 4}
@@ -57,26 +61,25 @@ def project(tmp_path: Path):
         (tmp_path / lay.checkpoint(g) / "model.safetensors").write_text(f"weights {g}")
         pd.DataFrame([{"task_id": "bw-t1", "mode": "greedy", "sample_index": 0, "valid": solved}]
                      ).to_parquet(tmp_path / lay.evaluation(g))
-        (tmp_path / lay.metrics(g)).write_text(json.dumps({"solved": {"greedy": float(solved)}, "tasks": 1}))
-        (tmp_path / lay.history(g)).write_text("[]")
+        (tmp_path / lay.metrics(g)).write_text(json.dumps({"solved": int(solved), "tasks": 1}))
+        for f in (lay.details(g), lay.history(g)):
+            (tmp_path / f).write_text("[]")
         (tmp_path / lay.progress(g)).write_bytes(b"png")
+    made = {o: dvc.md5(tmp_path / o) for s in pipeline(params) for o in s.all_outs}
     stages = {}
-    for s in lay.stages():
+    for s in pipeline(params):
         stages[s.name] = {
             "cmd": s.cmd,
-            "deps": [{"path": d, "md5": _md5(d)} for d in s.deps],
-            "outs": [{"path": o, "md5": _md5(o)} for o in s.all_outs],
+            "deps": [{"path": d, "md5": made.get(d, "feed.dir")} for d in s.deps],
+            "outs": [{"path": o, "md5": made[o]} for o in s.all_outs],
         }
     (tmp_path / "dvc.lock").write_text(yaml.safe_dump({"schema": "2.0", "stages": stages}))
-    (tmp_path / "data.dvc").write_text(yaml.safe_dump({"outs": [{"md5": "feed.dir", "path": "data"}]}))
+    (tmp_path / "data.dvc").write_text(yaml.safe_dump({"outs": [{"md5": dvc.md5(tmp_path / "data"), "path": "data"}]}))
     return tmp_path, params
 
 
-def test_stage_names_round_trip():
+def test_stage_names():
     assert stage_name(3, "curated_dataset") == "gen_003-curated_dataset"
-    assert parse_stage_name("gen_003-curated_dataset") == (3, "curated_dataset")
-    with pytest.raises(ValueError):
-        parse_stage_name("report")
 
 
 def test_chain_per_generation(project):
@@ -84,15 +87,26 @@ def test_chain_per_generation(project):
     lin = pipeline_lineage(root, params)
     assert [e["gen"] for e in lin["generations"]] == [0, 1, 2]
     g2 = lin["generations"][2]
-    assert [(n["gen"], n["artifact"]) for n in g2["chain"]] == [(1, "checkpoint")] + [(2, a) for a in ARTIFACTS]
-    assert g2["chain"][1]["md5"] == _md5("runs/gen_002/samples.parquet")
-    assert all(n["exists"] and n["in_lock"] for e in lin["generations"] for n in e["chain"])
+    assert [(n["gen"], n["artifact"]) for n in g2["chain"]] == [(1, "checkpoint")] + [(2, a.name) for a in ARTIFACTS]
+    assert g2["chain"][1]["md5"] == dvc.md5(root / "runs/gen_002/samples.parquet")
+    assert all(n["exists"] and n["in_lock"] and n["verified"] for e in lin["generations"] for n in e["chain"])
     assert lin["complete"] and lin["inconsistent_links"] == []
-    assert lin["taskset"]["md5"] == "feed.dir"
+    assert lin["taskset"]["md5"] == dvc.md5(root / "data") and lin["taskset"]["verified"]
     assert g2["curated"] == {"rows": 2, "tasks": 2, "by_origin_generation": {"2": 2}}  # gen 2 found shorter
     text = format_pipeline(lin)
     assert "generation 2:" in text and "checkpoint(1)[" in text and "-> samples[" in text
-    assert text.rstrip().endswith("complete")
+    assert "complete: every artifact is on disk as dvc.lock records it" in text
+
+
+def test_a_file_changed_behind_dvcs_back_makes_it_incomplete(project):
+    """A forged evaluation (or samples swapped between generations) no longer matches dvc.lock."""
+    root, params = project
+    lay = Layout.of(params)
+    (root / lay.evaluation(1)).write_bytes((root / lay.evaluation(2)).read_bytes())
+    lin = pipeline_lineage(root, params)
+    node = next(n for n in lin["generations"][1]["chain"] if n["artifact"] == "evaluation")
+    assert not node["verified"] and not lin["complete"]
+    assert "evaluation[" in format_pipeline(lin) and "CHANGED (differs from dvc.lock)" in format_pipeline(lin)
 
 
 def test_inconsistent_link_is_reported(project):
@@ -103,7 +117,7 @@ def test_inconsistent_link_is_reported(project):
     (root / "dvc.lock").write_text(yaml.safe_dump(lock))
     lin = pipeline_lineage(root, params)
     assert lin["inconsistent_links"] == [{"stage": "gen_002-samples", "dep": "runs/gen_001/checkpoint",
-                                          "recorded": "0" * 32, "current": _md5("runs/gen_001/checkpoint")}]
+                                          "recorded": "0" * 32, "current": dvc.md5(root / "runs/gen_001/checkpoint")}]
     assert "inconsistent" in format_pipeline(lin)
 
 
@@ -132,8 +146,9 @@ def test_task_first_solved_and_training_plans(project):
     assert t1["first_solved"] == {"gen": 2, "by": "evaluation"} and t1["training_plans"] == []
     text = format_task(info)
     assert "first solved: generation 1" in text and "gen 2 <- gen_002/bw-d1/0" in text
-    with pytest.raises(KeyError):
+    with pytest.raises(IterdeployError, match="not in the task set"):
         task_lineage(root, params, "nope")
+    assert "sha256" in text  # the hash vocabulary is labelled
 
 
 def test_cli(project, capsys):

@@ -12,11 +12,12 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 import torch  # noqa: E402
 from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 
+from iterdeploy.config import build, to_dict  # noqa: E402
 from iterdeploy.errors import ConfigError  # noqa: E402
-from iterdeploy.model import EmbeddedModelConfig, build_tokenizer, build_vocabulary, load_model  # noqa: E402
-from iterdeploy.model.embedded import new_embedded_model  # noqa: E402
-from iterdeploy.model.tiny import build_tiny_chat_model  # noqa: E402
-from iterdeploy.model.tokenizer import SPECIAL, encode_prompt, save_tokenizer  # noqa: E402
+from iterdeploy.model.embedded import EmbeddedModelConfig, new_embedded_model  # noqa: E402
+from iterdeploy.model.loading import load_model  # noqa: E402
+from iterdeploy.model.tokenizer import SPECIAL, build_tokenizer, build_vocabulary, encode_prompt, save_tokenizer  # noqa: E402
+from iterdeploy.testing.tiny_models import build_tiny_chat_model, build_tiny_embedded_base  # noqa: E402
 
 torch.set_num_threads(1)
 DOMAINS = ["blocksworld", "ferry", "miconic", "spanner"]
@@ -67,7 +68,7 @@ def test_embedded_model_round_trip_gives_identical_logits(tmp_path):
 
 
 def _variant(position_encoding: str):
-    return EmbeddedModelConfig(**{**SMALL.to_dict(), "position_encoding": position_encoding,
+    return EmbeddedModelConfig(**{**to_dict(SMALL), "position_encoding": position_encoding,
                                   "domains": ("blocksworld",), "rope_max_wavelength": 8.0})
 
 
@@ -99,13 +100,24 @@ def test_p_rope_keeps_only_short_wavelengths():
 
 
 def test_embedded_config_checks_its_fields():
-    assert EmbeddedModelConfig.from_dict({"hidden": 64, "domains": ["ferry"]}).domains == ("ferry",)
-    with pytest.raises(ConfigError, match="unknown key"):
-        EmbeddedModelConfig.from_dict({"hiden": 64})
-    with pytest.raises(ConfigError, match="divisible"):
-        EmbeddedModelConfig(hidden=30, heads=4)
-    with pytest.raises(ConfigError, match="position_encoding"):
-        EmbeddedModelConfig(position_encoding="alibi")
+    assert build(EmbeddedModelConfig, {"hidden": 64, "domains": ["ferry"]}).domains == ("ferry",)
+    with pytest.raises(ConfigError, match="hiden: unknown key"):
+        build(EmbeddedModelConfig, {"hiden": 64})
+    with pytest.raises(ConfigError, match="hidden: 30 is not divisible by heads=4"):
+        build(EmbeddedModelConfig, {"hidden": 30, "heads": 4})
+    with pytest.raises(ConfigError, match="position_encoding: 'alibi' is not one of nope|p-rope|rope"):
+        build(EmbeddedModelConfig, {"position_encoding": "alibi"})
+    with pytest.raises(ConfigError, match="hidden: must be <= 8192"):
+        build(EmbeddedModelConfig, {"hidden": 10**9})
+
+
+def test_tiny_embedded_base_is_a_loadable_compact_model(tmp_path):
+    from iterdeploy.prompts import get_format
+
+    folder = build_tiny_embedded_base(tmp_path / "base")
+    model, tok = load_model(folder)
+    fmt = get_format("compact", tok)
+    assert fmt.max_objects == 16 and sum(p.numel() for p in model.parameters()) < 20_000
 
 
 def test_any_local_chat_model_folder_loads(tmp_path):

@@ -27,26 +27,23 @@ pytestmark = pytest.mark.slow
 
 
 def tiny_params() -> dict:
-    """params.yaml with a tiny task set, model and step counts; filter 'none' so that an untrained model
-    still yields training data and the LoRA fine-tuning path runs."""
+    """params.yaml with a tiny task set, a tiny random base (in the project, like the shipped one) and
+    step counts; filter 'none' so that an untrained model still yields training data and the LoRA
+    fine-tuning path runs."""
     p = yaml.safe_load((REPO / "params.yaml").read_text())
     p["tasks"]["splits"] = [
-        {"name": "train", "domain": "blocksworld", "sizes": [3], "per_size": 6},
-        {"name": "train", "domain": "ferry", "sizes": [3], "per_size": 6},
         {"name": "deploy", "domain": "blocksworld", "sizes": [3, 4], "per_size": 2},
         {"name": "deploy", "domain": "ferry", "sizes": [3], "per_size": 2},
         {"name": "test", "domain": "blocksworld", "sizes": [3], "per_size": 2},
         {"name": "test", "domain": "ferry", "sizes": [3], "per_size": 2},
     ]
-    p["model"]["embedded"] = {"hidden": 32, "layers": 1, "heads": 2, "intermediate": 64, "max_positions": 512,
-                              "domains": ["blocksworld", "ferry"]}
-    p["bootstrap"].update(max_steps=4, batch_size=8, renamings=1)
+    p["model"].update(path="models/base", sha256=None)
     p["sampling"].update(k=2, max_new_tokens=40, batch_size=8)
     p["curation"].update(filter="none")
     p["training"].update(method="lora", init_from="previous", max_steps=2, batch_size=4, lora_r=2, lora_alpha=4)
     p["evaluation"].update(k=2, max_new_tokens=40, batch_size=8)
-    p["generations"] = [{"gen": 1, "prev": 0}, {"gen": 2, "prev": 1}]
-    p["threads"] = 1
+    p["generations"] = 2
+    p["runtime"]["threads"] = 1
     return p
 
 
@@ -56,27 +53,33 @@ def _git(root: Path, *args: str) -> None:
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    from iterdeploy import dvc
-    from iterdeploy.stages import load_config
+    from iterdeploy.artifacts import tree_hash
+    from iterdeploy.pipeline import dvc
+    from iterdeploy.pipeline.dvcgen import write_dvc_yaml
+    from iterdeploy.pipeline.params import load_params
+    from iterdeploy.testing.tiny_models import build_tiny_embedded_base
 
     try:
         dvc.find_dvc()
     except dvc.DvcError as exc:
         pytest.fail(str(exc))
     root = tmp_path_factory.mktemp("project")
-    (root / "params.yaml").write_text(yaml.safe_dump(tiny_params(), sort_keys=False))
+    params = tiny_params()
+    base = build_tiny_embedded_base(root / "models" / "base", domains=("blocksworld", "ferry"))
+    params["model"]["sha256"] = tree_hash(base)  # pinned like the shipped base
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     _git(root, "init", "-q")
     _git(root, "config", "user.email", "ci@example.invalid")
     _git(root, "config", "user.name", "ci")
     dvc.init_repo(root)
-    dvc.write_dvc_yaml(load_config(root / "params.yaml"), root)
+    write_dvc_yaml(load_params(root / "params.yaml"), root)
     return root
 
 
 def _lock_outs(root: Path) -> dict[str, str]:
-    from iterdeploy.dvc import read_lock
+    from iterdeploy.pipeline.dvc import read_lock
 
-    return {o["path"]: o["md5"] for s in read_lock(root)["stages"].values() for o in s.get("outs", [])}
+    return {o["path"]: o["md5"] for s in read_lock(root).values() for o in s.get("outs", [])}
 
 
 def _file_hashes(root: Path) -> dict[str, str]:
@@ -96,7 +99,7 @@ def dagster_run(project):
 
 
 def test_dagster_materializes_the_chain(project, dagster_run):
-    from iterdeploy import dvc
+    from iterdeploy.pipeline import dvc
 
     assert dagster_run.success
     mats = {e.event_specific_data.materialization.asset_key.to_user_string():
@@ -105,9 +108,10 @@ def test_dagster_materializes_the_chain(project, dagster_run):
     assert len(mats) == 13
     checks = {(e.asset_key.to_user_string(), e.check_name): e for e in dagster_run.get_asset_check_evaluations()}
     assert set(checks) == {(f"gen_00{g}/{a}", c) for g in (1, 2) for a, c in
-                           (("curated_dataset", "non_empty_and_valid"), ("evaluation", "not_worse_than_previous"))}
-    # filter 'none' keeps invalid plans, which the ERROR check reports
-    assert checks[("gen_001/curated_dataset", "non_empty_and_valid")].metadata["rows"].value > 0
+                           (("curated_dataset", "follows_curation_rule"), ("evaluation", "not_worse_than_previous"))}
+    # filter 'none' keeps invalid plans, which its own rule allows
+    check = checks[("gen_001/curated_dataset", "follows_curation_rule")]
+    assert check.metadata["rows"].value > 0 and check.passed
     # metadata: the DVC hash and the plot
     assert mats["gen_002/curated_dataset"]["dvc_md5"].value == _lock_outs(project)[
         "runs/gen_002/curated_dataset.parquet"]
@@ -123,10 +127,10 @@ def test_lineage_of_the_dagster_run(project, dagster_run):
     import pandas as pd
 
     from iterdeploy.cli import main
-    from iterdeploy.lineage import pipeline_lineage, task_lineage
-    from iterdeploy.stages import load_config
+    from iterdeploy.pipeline.lineage import pipeline_lineage, task_lineage
+    from iterdeploy.pipeline.params import load_params
 
-    params = load_config(project / "params.yaml")
+    params = load_params(project / "params.yaml")
     lin = pipeline_lineage(project, params)
     assert lin["complete"] and lin["inconsistent_links"] == []
     g2 = lin["generations"][2]
@@ -163,7 +167,7 @@ def _run_cli(root: Path, *args: str, kill_on: str | None = None) -> tuple[int, s
 
 
 def test_dvc_repro_gives_identical_artifacts_and_resumes(project, dagster_run):
-    from iterdeploy import dvc
+    from iterdeploy.pipeline import dvc
 
     assert dagster_run.success
     lock_dagster = _lock_outs(project)
@@ -195,7 +199,7 @@ def test_dvc_repro_gives_identical_artifacts_and_resumes(project, dagster_run):
 
 def test_dvc_experiment_metrics_and_plots(project, dagster_run):
     """`dvc exp run -S curation.per_task=first` runs a variant; metrics and plots render."""
-    from iterdeploy import dvc
+    from iterdeploy.pipeline import dvc
 
     assert dagster_run.success
     _git(project, "add", "-A")
@@ -206,7 +210,7 @@ def test_dvc_experiment_metrics_and_plots(project, dagster_run):
     assert "Running stage 'gen_001-curated_dataset'" in out
     shown = json.loads(dvc.run(["exp", "show", "--json"], cwd=project).stdout)
     assert "first" in json.dumps(shown)
-    from iterdeploy.report import experiments_table
+    from iterdeploy.report.run_report import experiments_table
 
     table = experiments_table(shown)  # the ablation comparison of `iterdeploy report --experiments`
     assert {"default", "first"} <= set(table["run"])
@@ -214,7 +218,7 @@ def test_dvc_experiment_metrics_and_plots(project, dagster_run):
     assert list(first["generation"]) == [0, 1, 2] and list(first["last"]) == [False, False, True]
     last_metrics = json.loads((project / "runs/gen_002/metrics.json").read_text())
     assert first["tasks"].iloc[-1] == last_metrics["tasks"]
-    assert first["solved"].iloc[-1] == last_metrics["solved_count"]["greedy"]
+    assert first["solved"].iloc[-1] == last_metrics["solved"]
     metrics = json.loads(dvc.run(["metrics", "show", "--json"], cwd=project).stdout)
     assert "runs/gen_002/metrics.json" in json.dumps(metrics)
     dvc.run(["plots", "show", "-o", "plots_out"], cwd=project)

@@ -118,7 +118,7 @@ def test_pddl_text_is_rendered_when_a_task_has_no_files():
 @pytest.fixture(scope="module")
 def chat_tokenizer(tmp_path_factory):
     from iterdeploy.model.loading import load_tokenizer
-    from iterdeploy.model.tiny import build_tiny_chat_model
+    from iterdeploy.testing.tiny_models import build_tiny_chat_model
 
     return load_tokenizer(build_tiny_chat_model(tmp_path_factory.mktemp("chat") / "model"))
 
@@ -155,3 +155,65 @@ def test_pddl_chat_needs_a_chat_template(tokenizer):
         get_format("pddl-chat", tokenizer)
     with pytest.raises(ConfigError, match="word-level"):
         CompactFormat.for_tokenizer(type("T", (), {"get_vocab": lambda self: {"a": 0}})())
+
+
+BLOCKS = """(define (problem towers) (:domain blocksworld)
+ (:objects a b c d e)
+ (:init (arm-empty) (clear a) (on a b) (on b c) (on-table c) (clear d) (on d e) (on-table e))
+ (:goal (and (on c a) (on a e) (on e d) (on-table d) (on b c))))
+"""
+
+
+def test_compact_lists_atoms_along_their_chains():
+    """Towers top-down in the initial state (the order they are taken apart), bottom-up in the goal (the
+    order they are built), so each step's fact sits next to the previous one's."""
+    task = task_from_text(domain_text("blocksworld"), BLOCKS)
+    fmt = CompactFormat(max_objects=16)
+    for seed in range(5):
+        init, goal = fmt.ordered_state(task, seed)
+        init_on = [a[1:] for a in init if a[0] == "on"]
+        goal_on = [a[1:] for a in goal if a[0] == "on"]
+        assert init_on[init_on.index(("a", "b")) + 1] == ("b", "c")  # the a-b-c tower, top-down
+        assert goal_on == [("e", "d"), ("a", "e"), ("c", "a"), ("b", "c")]  # one tower, bottom-up
+        # atoms hang on their highest block: a tower's facts are listed together, top to bottom
+        tower = init[init.index(("clear", "a")):init.index(("on-table", "c")) + 1]
+        assert tower == [("clear", "a"), ("on", "a", "b"), ("on", "b", "c"), ("on-table", "c")]
+
+
+@pytest.mark.parametrize("domain", ["blocksworld", "ferry", "spanner"])
+@pytest.mark.parametrize("size", [2, 5])
+def test_naive_plans_in_prompt_order_are_valid_and_follow_the_prompt(domain, size):
+    from iterdeploy.tasks.generators import get_generator
+
+    fmt = CompactFormat(max_objects=32)
+    for seed in range(4):
+        task, _ = generated(domain, size, seed=seed)
+        order = fmt.ordered_state(task, seed)
+        plan = get_generator(domain).naive_plan_for(task, order)
+        assert validate(task, "".join(f"{s}\n" for s in plan)).valid
+        listed = [a for a in order[0] if a[0] in ("on", "at")]
+        if domain == "blocksworld":  # the unstacking copies the initial `on` atoms in the prompt's order
+            unstacks = [s for s in plan if s.startswith("(unstack")]
+            assert unstacks == [f"(unstack {x} {y})" for _, x, y in listed]
+        elif domain == "ferry":  # cars are carried in the order the prompt lists them
+            boarded = [s.split()[1] for s in plan if s.startswith("(board")]
+            assert boarded == [a[1] for a in listed if a[1] in boarded]
+        else:  # spanners are picked up in the order the prompt lists them
+            picked = [s.split()[2] for s in plan if s.startswith("(pickup_spanner")]
+            assert picked == [a[1] for a in listed if task.problem.objects[a[1]] == "spanner"]
+
+
+def test_atom_order_ignores_real_names():
+    """The same state under other real names, with the same generic names, gives the same prompt."""
+    fmt = CompactFormat(max_objects=16)
+    task = task_from_text(domain_text("blocksworld"), BLOCKS)
+    renamed_text = BLOCKS.replace("(:objects a b", "(:objects zz yy")
+    for old, new in ((" a)", " zz)"), (" a ", " zz "), (" b)", " yy)"), (" b ", " yy ")):
+        renamed_text = renamed_text.replace(old, new)
+    renamed = task_from_text(domain_text("blocksworld"), renamed_text)
+    assert "zz" in renamed.objects and "a" not in renamed.objects
+    names = fmt.names(task, 3)
+    mapping = {"zz": names["a"], "yy": names["b"], **{k: v for k, v in names.items() if k not in "ab"}}
+    fmt_renamed = CompactFormat(max_objects=16)
+    fmt_renamed.names = lambda t, s: mapping
+    assert fmt_renamed.prompt(renamed, 3) == fmt.prompt(task, 3)

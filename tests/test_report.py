@@ -1,7 +1,7 @@
 """`iterdeploy report` on hand-made runs: the numbers match what was put in, files, errors, comparison.
 
 The artifacts are written with the library's own schemas and writers (evaluation.typed_results and
-metrics, curation.curate, stages.history_row, artifacts.write_*), so the report is tested against the
+metrics, curation.curate, evaluation.history_row, artifacts.write_*), so the report is tested against the
 files the stages really write."""
 
 from __future__ import annotations
@@ -19,11 +19,15 @@ from iterdeploy import curation
 from iterdeploy import evaluation as evalmetrics
 from iterdeploy.artifacts import write_json, write_parquet
 from iterdeploy.cli import main
-from iterdeploy.config import params_from_dict
+from iterdeploy.config import set_dotted
 from iterdeploy.errors import IterdeployError
-from iterdeploy.layout import Layout
-from iterdeploy.report import FIGURES, compare_runs, open_run, task_results, write_comparison, write_report
-from iterdeploy.stages import history_row
+from iterdeploy.evaluation import history_row
+from iterdeploy.pipeline.layout import Layout
+from iterdeploy.pipeline.params import load_params
+from iterdeploy.report.run_report import (FIGURES, compare_runs, experiments_table, open_run, task_results,
+                                          write_comparison, write_report)
+
+REPO = Path(__file__).resolve().parents[1]
 
 TASKS = [(f"{d[:2]}-{s}-{x}", d, s) for d in ("blocksworld", "ferry") for s in (3, 4) for x in "ab"]
 """8 test tasks: 2 domains x sizes 3, 4 x 2 tasks."""
@@ -64,10 +68,10 @@ def _validated(gen: int, samples) -> pd.DataFrame:
 def make_run(root: Path, greedy: dict[int, dict[str, int]], configured_gens: int | None = None) -> Path:
     """A finished run of generations 0..max(greedy) under `root`, as the stages leave it."""
     n = max(greedy) if configured_gens is None else configured_gens
-    params = {"generations": [{"gen": g, "prev": g - 1} for g in range(1, n + 1)]}
+    params = set_dotted(yaml.safe_load((REPO / "params.yaml").read_text()), "generations", n)
     root.mkdir(parents=True, exist_ok=True)
     (root / "params.yaml").write_text(yaml.safe_dump(params))
-    lay = Layout(params_from_dict(params))
+    lay = Layout.of(load_params(root / "params.yaml"))
     previous, history, curated = None, [], None
     for g in sorted(greedy):
         if g > 0:
@@ -81,7 +85,8 @@ def make_run(root: Path, greedy: dict[int, dict[str, int]], configured_gens: int
         history.append(history_row(m))
         write_parquet(root / lay.evaluation(g), results)
         write_json(root / lay.history(g), history)
-        write_json(root / lay.metrics(g), m)
+        write_json(root / lay.details(g), m)
+        write_json(root / lay.metrics(g), evalmetrics.headline(m, 0 if curated is None else len(curated)))
         previous = results
     return root
 
@@ -121,7 +126,7 @@ def test_solved_counts_agree_with_metrics_json(run_root: Path):
     results = task_results(run_root)
     for g, part in results.groupby("generation"):
         m = json.loads((run_root / "runs" / f"gen_{g:03d}" / "metrics.json").read_text())
-        assert int(part["solved"].sum()) == m["solved_count"]["greedy"]
+        assert int(part["solved"].sum()) == m["solved"]
 
 
 def test_files_are_written_and_valid(run_root: Path, tmp_path: Path):
@@ -224,7 +229,7 @@ def test_cli(run_root: Path, tmp_path: Path, capsys):
 
 
 def test_deployment_table_counts_a_generation_without_valid_samples():
-    from iterdeploy.report import deployment_table
+    from iterdeploy.report.run_report import deployment_table
 
     samples = pd.DataFrame({"generation": [1, 1, 2], "task_id": ["a", "b", "a"], "valid": [False, False, True],
                             "plan_length": pd.array([3, 4, 6], dtype="Int64")})
@@ -234,14 +239,13 @@ def test_deployment_table_counts_a_generation_without_valid_samples():
 
 
 def _metrics_node(rev: str, name: str | None, solved: list[int], experiments=None) -> dict:
-    files = {f"runs/gen_{g:03d}/metrics.json": {"data": {"tasks": 10, "solved_count": {"greedy": n},
-                                                         "longest_greedy": 4, "by_domain": {}}}
+    files = {f"runs/gen_{g:03d}/metrics.json": {"data": {"tasks": 10, "solved": n,
+                                                         "longest_plan": 4, "by_domain": {}}}
              for g, n in enumerate(solved)}
     return {"rev": rev, "name": name, "data": {"rev": rev, "metrics": files}, "experiments": experiments or []}
 
 
 def test_experiments_table_takes_the_newest_commit_with_experiments():
-    from iterdeploy.report import experiments_table
 
     def exp(name, solved):
         return {"name": name, "revs": [_metrics_node(f"sha-{name}", name, solved)]}

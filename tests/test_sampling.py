@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import os
 import random
@@ -14,11 +15,13 @@ import torch  # noqa: E402
 
 from iterdeploy.artifacts import tree_hash  # noqa: E402
 from iterdeploy.errors import ConfigError  # noqa: E402
-from iterdeploy.model import SamplingConfig, build_tokenizer, load_model, sample  # noqa: E402
+from iterdeploy.model.decoding import choose_tokens, generate  # noqa: E402
 from iterdeploy.model.embedded import EmbeddedModelConfig, new_embedded_model  # noqa: E402
-from iterdeploy.model.sampling import COLUMNS, generate  # noqa: E402
-from iterdeploy.model.tiny import build_tiny_chat_model  # noqa: E402
-from iterdeploy.model.tokenizer import encode_prompt, save_tokenizer  # noqa: E402
+from iterdeploy.model.loading import load_model  # noqa: E402
+from iterdeploy.model.sampling import COLUMNS, sample  # noqa: E402
+from iterdeploy.model.sampling_config import SamplingConfig  # noqa: E402
+from iterdeploy.model.tokenizer import build_tokenizer, encode_prompt, save_tokenizer  # noqa: E402
+from iterdeploy.testing.tiny_models import build_tiny_chat_model  # noqa: E402
 from iterdeploy.planning import task_from_text  # noqa: E402
 from iterdeploy.prompts import get_format  # noqa: E402
 from iterdeploy.tasks.domains import domain_text  # noqa: E402
@@ -59,7 +62,7 @@ def chat(tmp_path_factory):
 def test_greedy_batches_agree_with_generate_one_prompt_at_a_time(which, request):
     folder, prompts = request.getfixturevalue(which)
     model, tok = load_model(folder)
-    cfg = SamplingConfig(greedy=True, max_new_tokens=12, batch_size=8, progress=False)
+    cfg = SamplingConfig(k=1, temperature=0.0, max_new_tokens=12, batch_size=8)
     rows = generate(model, tok, prompts, cfg)
     for (task_id, prompt), row in zip(prompts, rows):
         ids = torch.tensor([encode_prompt(tok, prompt)])
@@ -72,14 +75,14 @@ def test_greedy_batches_agree_with_generate_one_prompt_at_a_time(which, request)
 
 def test_sampling_is_reproducible_and_independent_of_batching(embedded):
     folder, prompts = embedded
-    cfg = SamplingConfig(k=3, temperature=1.0, top_p=0.9, max_new_tokens=16, batch_size=5, seed=7, progress=False)
+    cfg = SamplingConfig(k=3, temperature=1.0, top_p=0.9, max_new_tokens=16, batch_size=5, seed=7)
     a = sample(folder, prompts, cfg)
     assert list(a.columns) == COLUMNS and len(a) == 12
     assert a[["task_id", "sample_index"]].values.tolist() == [[t, s] for t, _ in prompts for s in range(3)]
     assert a.equals(sample(folder, prompts, cfg))
-    regrouped = sample(folder, prompts, SamplingConfig(**{**cfg.to_dict(), "batch_size": 2}))
+    regrouped = sample(folder, prompts, dataclasses.replace(cfg, batch_size=2))
     assert (regrouped["completion"] == a["completion"]).mean() >= 0.9  # float noise of padding may flip a token
-    other = sample(folder, prompts, SamplingConfig(**{**cfg.to_dict(), "seed": 8}))
+    other = sample(folder, prompts, dataclasses.replace(cfg, seed=8))
     assert not other["completion"].equals(a["completion"])
     assert a.groupby("task_id")["completion"].nunique().max() > 1  # k samples differ
     assert (a["model_hash"] == tree_hash(folder)).all()
@@ -87,7 +90,7 @@ def test_sampling_is_reproducible_and_independent_of_batching(embedded):
 
 def test_rows_record_tokens_and_finish_reasons(embedded):
     folder, prompts = embedded
-    df = sample(folder, prompts, SamplingConfig(k=2, max_new_tokens=4, batch_size=3, progress=False))
+    df = sample(folder, prompts, SamplingConfig(k=2, max_new_tokens=4, batch_size=3))
     _, tok = load_model(folder)
     for r in df.itertuples():
         prompt = dict(prompts)[r.task_id]
@@ -98,8 +101,6 @@ def test_rows_record_tokens_and_finish_reasons(embedded):
 
 
 def test_top_p_keeps_only_the_nucleus():
-    from iterdeploy.model.sampling import choose_tokens
-
     logits = torch.log(torch.tensor([[0.6, 0.3, 0.05, 0.05]]))
     cfg = SamplingConfig(temperature=1.0, top_p=0.5)
     gens = [random.Random(0)]
@@ -119,7 +120,7 @@ def test_vllm_backend_refuses_what_it_cannot_run(embedded, tmp_path):
     config["rope_parameters"] = {"rope_type": "linear", "factor": 1e30, "rope_theta": 10000.0}
     (linear / "config.json").write_text(json.dumps(config))
     with pytest.raises(ConfigError, match="NoPE"):
-        sample(linear, prompts, SamplingConfig(backend="vllm", progress=False))
+        sample(linear, prompts, SamplingConfig(backend="vllm"))
     if importlib.util.find_spec("vllm") is None:
         with pytest.raises(ConfigError, match="needs the vllm package"):
-            sample(folder, prompts, SamplingConfig(backend="vllm", progress=False))
+            sample(folder, prompts, SamplingConfig(backend="vllm"))

@@ -17,10 +17,12 @@ from iterdeploy.tasks import (
     load_manifest, load_spec, load_taskset_task, task_seed,
 )
 from iterdeploy.tasks.records import TaskRecord, content_hash
+from iterdeploy.config import build, to_dict
 from iterdeploy.tasks.taskset import generated_records
 
 SMALL = {
     "seed": 3,
+    "planner": "constructive",
     "splits": [
         {"name": "train", "domain": "blocksworld", "sizes": [3, 4], "per_size": 3},
         {"name": "train", "domain": "ferry", "sizes": [2], "per_size": 2},
@@ -35,19 +37,23 @@ SMALL_DOMAINS = ["ferry", "miconic", "spanner"]
 @pytest.fixture(scope="module")
 def small_set(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("sets") / "small"
-    build_taskset(TaskSetSpec.from_dict(SMALL), out)
+    build_taskset(spec_from(SMALL), out)
     return out
 
 
 # --- spec -------------------------------------------------------------------------------------
 
 
+def spec_from(d) -> TaskSetSpec:
+    return build(TaskSetSpec, d, "tasks")
+
+
 def test_spec_from_dict_round_trips():
-    spec = TaskSetSpec.from_dict(SMALL)
-    assert spec.seed == 3 and spec.reference == "constructive"
+    spec = spec_from(SMALL)
+    assert spec.seed == 3 and spec.planner == "constructive"
     assert spec.splits[0] == SplitSpec("train", "blocksworld", (3, 4), 3)
-    assert TaskSetSpec.from_dict(spec.to_dict()) == spec
-    assert TaskSetSpec.from_dict(DEFAULT_SPEC.to_dict()) == DEFAULT_SPEC
+    assert spec_from(to_dict(spec)) == spec
+    assert spec_from(to_dict(DEFAULT_SPEC)) == DEFAULT_SPEC
 
 
 def _with(split_changes=None, **top):
@@ -59,45 +65,43 @@ def _with(split_changes=None, **top):
 
 
 @pytest.mark.parametrize("d, message", [
-    (_with(colour="red"), r"tasks: unknown key 'colour'"),
-    (_with({"count": 3}), r"tasks\.splits\[1\]: unknown key 'count'"),
-    (_with({"domain": "rovers"}), r"tasks\.splits\[1\]\.domain: no generator for 'rovers'; "
-                                  r"available: blocksworld, ferry, miconic, spanner"),
-    (_with({"sizes": [2, 0]}), r"tasks\.splits\[1\]\.sizes\[1\] must be an integer in \[1,"),
-    (_with({"sizes": []}), r"tasks\.splits\[1\]\.sizes must be a non-empty list"),
+    (_with(colour="red"), r"tasks\.colour: unknown key"),
+    (_with({"count": 3}), r"tasks\.splits\[1\]\.count: unknown key"),
+    (_with({"domain": "chess"}), r"tasks\.splits\[1\]\.domain: no generator for 'chess'; available: blocksworld"),
+    (_with({"sizes": [2, 0]}), r"tasks\.splits\[1\]\.sizes: size 0: ferry"),
+    (_with({"sizes": []}), r"tasks\.splits\[1\]\.sizes: must be a non-empty list"),
     (_with({"sizes": [2, 2]}), r"lists a size twice"),
-    (_with({"per_size": 0}), r"tasks\.splits\[1\]\.per_size must be an integer"),
-    (_with({"per_size": "5"}), r"tasks\.splits\[1\]\.per_size must be an integer"),
-    (_with({"name": "Train Set"}), r"tasks\.splits\[1\]\.name must match"),
+    (_with({"per_size": 0}), r"tasks\.splits\[1\]\.per_size: must be >= 1"),
+    (_with({"per_size": "5"}), r"tasks\.splits\[1\]\.per_size: must be an integer"),
+    (_with({"name": "Train Set"}), r"tasks\.splits\[1\]\.name: 'Train Set' must match"),
     (_with({"name": "train", "domain": "blocksworld", "sizes": [4]}), r"split 'train' of blocksworld lists size \d+ twice"),
-    (_with(seed=True), r"tasks\.seed must be an integer"),
-    (_with(seed=-1), r"tasks\.seed must be an integer"),
-    (_with(reference="lama"), r"tasks\.reference must be one of constructive, naive, fast-downward"),
-    ({"seed": 0}, r"missing key 'splits'"),
-    ([1, 2], r"tasks must be a mapping"),
+    (_with(seed=True), r"tasks\.seed: must be an integer"),
+    (_with(seed=-1), r"tasks\.seed: must be >= 0"),
+    (_with(planner="lama"), r"tasks\.planner: must be one of constructive, naive, fast-downward"),
+    ({"seed": 0}, r"tasks\.splits: must be a non-empty list"),
+    ([1, 2], r"tasks: must be a mapping"),
 ])
 def test_bad_specs_are_config_errors_naming_the_key(d, message):
     with pytest.raises(ConfigError, match=message):
-        TaskSetSpec.from_dict(d)
+        spec_from(d)
 
 
 def test_bad_size_names_the_generator_parameter():
     with pytest.raises(ConfigError, match=r"splits\[0\]\.sizes: size 1: blocksworld: parameter 'blocks'"):
-        TaskSetSpec.from_dict(_with(splits=[{"name": "train", "domain": "blocksworld", "sizes": [1],
-                                             "per_size": 1}]))
+        spec_from(_with(splits=[{"name": "train", "domain": "blocksworld", "sizes": [1], "per_size": 1}]))
 
 
 def test_load_spec_reads_yaml_params_file_and_json(tmp_path):
     yaml_file = tmp_path / "params.yaml"
-    yaml_file.write_text("other: 1\ntasks:\n  seed: 0\n  splits:\n"
+    yaml_file.write_text("other: 1\ntasks:\n  seed: 0\n  planner: constructive\n  splits:\n"
                          "    - {name: train, domain: blocksworld, sizes: [3, 4, 5], per_size: 50}\n")
     spec = load_spec(yaml_file)
     assert spec.splits == (SplitSpec("train", "blocksworld", (3, 4, 5), 50),)
     json_file = tmp_path / "spec.json"
     json_file.write_text(json.dumps(SMALL))
-    assert load_spec(json_file) == TaskSetSpec.from_dict(SMALL)
+    assert load_spec(json_file) == spec_from(SMALL)
     (tmp_path / "bad.yaml").write_text("tasks: {seed: 0, splits: [{name: x, domain: ferry, sizes: [1]}]}\n")
-    with pytest.raises(ConfigError, match=r"bad\.yaml: tasks\.splits\[0\]: missing key 'per_size'"):
+    with pytest.raises(ConfigError, match=r"bad\.yaml: tasks\.splits\[0\]\.per_size: missing"):
         load_spec(tmp_path / "bad.yaml")
 
 
@@ -139,7 +143,7 @@ def test_task_ids_are_safe(small_set):
 
 
 def test_builds_are_byte_identical_and_seed_dependent(tmp_path, small_set):
-    spec = TaskSetSpec.from_dict(SMALL)
+    spec = spec_from(SMALL)
     build_taskset(spec, tmp_path / "a" / "set")
     assert tree_hash(tmp_path / "a" / "set") == tree_hash(small_set)
     build_taskset(spec.with_seed(4), tmp_path / "b")
@@ -170,7 +174,7 @@ def test_manifest_columns_and_files(small_set):
         files -= {row.problem_path, row.plan_path}
     assert files == {"manifest.parquet", "spec.json", *(f"domains/{d}.pddl" for d in
                                                          ("blocksworld", "ferry", "miconic", "spanner"))}
-    assert json.loads((small_set / "spec.json").read_text()) == TaskSetSpec.from_dict(SMALL).to_dict()
+    assert json.loads((small_set / "spec.json").read_text()) == to_dict(spec_from(SMALL))
 
 
 def test_load_taskset_task_validates_reference_plans(small_set):
@@ -203,12 +207,12 @@ def test_load_manifest_errors_clearly(tmp_path):
 def test_build_never_replaces_other_data(tmp_path):
     (tmp_path / "notes.txt").write_text("precious")
     with pytest.raises(ConfigError, match="not a task set"):
-        build_taskset(TaskSetSpec.from_dict(SMALL), tmp_path)
+        build_taskset(spec_from(SMALL), tmp_path)
     assert (tmp_path / "notes.txt").read_text() == "precious"
 
 
 def test_rebuild_replaces_a_task_set(tmp_path):
-    spec = TaskSetSpec.from_dict(SMALL)
+    spec = spec_from(SMALL)
     build_taskset(spec, tmp_path / "set")
     build_taskset(spec.only(["ferry"]), tmp_path / "set")
     assert set(load_manifest(tmp_path / "set")["domain"]) == {"ferry"}
@@ -229,7 +233,7 @@ def test_interrupted_build_leaves_nothing(tmp_path, monkeypatch):
     real = taskset.generate_task
     monkeypatch.setattr(taskset, "generate_task", failing)
     with pytest.raises(KeyboardInterrupt):
-        build_taskset(TaskSetSpec.from_dict(SMALL), tmp_path / "set")
+        build_taskset(spec_from(SMALL), tmp_path / "set")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -277,7 +281,7 @@ def test_cli_generate_and_check(tmp_path, capsys):
     spec = tmp_path / "spec.yaml"
     spec.write_text(json.dumps(SMALL))  # JSON is YAML too
     out = tmp_path / "set"
-    assert main(["tasks", "generate", "--out", str(out), "--spec", str(spec), "--domains", "ferry,spanner"]) == 0
+    assert main(["tasks", "generate", "--out", str(out), "--params", str(spec), "--domains", "ferry,spanner"]) == 0
     assert "wrote 6 tasks (ferry 2, spanner 4)" in capsys.readouterr().out
     assert main(["tasks", "check", str(out)]) == 0
     text = capsys.readouterr().out
@@ -291,7 +295,7 @@ def test_cli_generate_and_check(tmp_path, capsys):
 
 def test_cli_check_reports_an_invalid_plan(tmp_path, capsys):
     out = tmp_path / "set"
-    assert main(["tasks", "generate", "--out", str(out), "--spec", _spec_file(tmp_path), "--seed", "9"]) == 0
+    assert main(["tasks", "generate", "--out", str(out), "--params", _spec_file(tmp_path), "--tasks.seed", "9"]) == 0
     manifest = load_manifest(out)
     victim = manifest.iloc[0]
     (out / victim["plan_path"]).write_text("(pickup nothing)\n")
@@ -318,8 +322,8 @@ def test_cli_import(ipc_root, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["tasks", "generate", "--out", "{tmp}/x", "--domains", "rovers"], "no generator for domain 'rovers'"),
-    (["tasks", "generate", "--out", "{tmp}/x", "--spec", "{tmp}/missing.yaml"], "cannot read spec"),
+    (["tasks", "generate", "--out", "{tmp}/x", "--domains", "chess"], "no generator for domain 'chess'"),
+    (["tasks", "generate", "--out", "{tmp}/x", "--params", "{tmp}/missing.yaml"], "not found"),
     (["tasks", "check", "{tmp}"], "no task set manifest here"),
     (["tasks", "import", "--from", "{tmp}/nothing", "--out", "{tmp}/x"], "not a directory"),
 ])
@@ -332,7 +336,7 @@ def test_cli_bad_input_exits_2_with_one_line(tmp_path, capsys, argv, message):
 
 def test_no_task_repeats_across_splits_even_where_sizes_are_tiny():
     # 3-block blocksworld has 169 distinct tasks: without re-draws, test tasks would repeat deploy tasks.
-    spec = TaskSetSpec.from_dict({"seed": 0, "splits": [
+    spec = spec_from({"seed": 0, "splits": [
         {"name": "deploy", "domain": "blocksworld", "sizes": [3], "per_size": 60},
         {"name": "test", "domain": "blocksworld", "sizes": [3], "per_size": 40},
     ]})
@@ -341,7 +345,7 @@ def test_no_task_repeats_across_splits_even_where_sizes_are_tiny():
 
 
 def test_a_size_too_small_for_its_count_is_a_config_error():
-    spec = TaskSetSpec.from_dict({"seed": 0, "splits": [
+    spec = spec_from({"seed": 0, "splits": [
         {"name": "train", "domain": "blocksworld", "sizes": [2], "per_size": 20}]})
     with pytest.raises(ConfigError, match="too few distinct tasks"):
         list(generated_records(spec))

@@ -1,47 +1,30 @@
-"""The asset factory: the task set, generation 0 (base model and its evaluation), and for every
-generation in params.yaml the five assets gen_NNN/{samples, validated_plans, curated_dataset,
-checkpoint, evaluation}, wired across generations as dvc.yaml wires its stages (both come from
-iterdeploy.layout). Materializing an asset runs the same stage function as `iterdeploy stage`,
-then `dvc commit -f <stage>` so that dvc.lock records what was made: one set of artifacts, one
-lineage, whichever tool ran it.
+"""The asset factory: the task set, and one asset per stage of the registry (generation 0's base model
+and its evaluation, then the five artifacts of every generation), wired as dvc.yaml wires its stages
+(both iterate iterdeploy.pipeline.registry). Materializing an asset runs the same stage function as
+`iterdeploy stage`, then `dvc commit -f <stage>` so that dvc.lock records what was made: one set of
+artifacts, one lineage, whichever tool ran it.
 """
 
 
 import base64
 import json
-from pathlib import Path
 
 import dagster as dg
 
-from iterdeploy import dvc
-from iterdeploy.config import Params
-from iterdeploy.layout import ARTIFACTS, TASKSET, Layout, gen_name, stage_name
-from iterdeploy.stages import pin_taskset, run_stage, taskset
+from iterdeploy.pipeline import dvc
+from iterdeploy.pipeline.layout import Layout
+from iterdeploy.pipeline.params import LoopParams
+from iterdeploy.pipeline.pin import pin_taskset
+from iterdeploy.pipeline.registry import TASKSET, Stage, pipeline, run_stage
+from iterdeploy.pipeline.stages import taskset
 
 from .resources import IterdeployResource
 
 TASKSET_KEY = dg.AssetKey([TASKSET])
-KINDS = {
-    "checkpoint": {"pytorch", "huggingface"},
-    "samples": {"pytorch", "parquet"},
-    "validated_plans": {"pandas", "parquet"},
-    "curated_dataset": {"pandas", "parquet"},
-    "evaluation": {"pytorch", "json"},
-}
-DESCRIPTIONS = {
-    "checkpoint": "Model of this generation: generation 0 is the base (embedded bootstrap or a local folder); "
-                  "generation g is fine-tuned on curated_dataset(g).",
-    "samples": "Model g-1 on the deployment tasks: K sampled completions per task (Parquet).",
-    "validated_plans": "Every sample with its typed verdict (valid, error kind, step, atoms) and plan length.",
-    "curated_dataset": "Training data of generation g: by default valid plans only, the shortest per task, "
-                       "accumulated over generations 1..g; every row keeps its origin.",
-    "evaluation": "Held-out test tasks: solved fraction per domain and size (greedy, pass@k), plan lengths, "
-                  "newly solved and lost tasks; metrics.json, history.json, progress.png.",
-}
 
 
 def asset_key(name: str) -> dg.AssetKey:
-    """The asset key of a layout stage name: 'gen_001-samples' -> ['gen_001', 'samples']."""
+    """The asset key of a stage name: 'gen_001-samples' -> ['gen_001', 'samples']."""
     if name == TASKSET:
         return TASKSET_KEY
     gen, _, artifact = name.partition("-")
@@ -62,84 +45,61 @@ def _metadata_value(v):
     return dg.MetadataValue.text(str(v))
 
 
-def _lock_md5(root: Path, stage: str) -> dict[str, str]:
-    entries = ((dvc.read_lock(root).get("stages") or {}).get(stage) or {}).get("outs") or []
-    return {e["path"]: e.get("md5") for e in entries}
-
-
-def _plot_markdown(png: Path) -> dg.MetadataValue:
+def _plot_markdown(png) -> dg.MetadataValue:
     data = base64.b64encode(png.read_bytes()).decode()
     return dg.MetadataValue.md(f"![progress across generations](data:image/png;base64,{data})")
 
 
-def _materialize(context: dg.AssetExecutionContext, res: IterdeployResource, gen: int,
-                 artifact: str) -> dg.MaterializeResult:
+def _materialize(context: dg.AssetExecutionContext, res: IterdeployResource, stage: Stage) -> dg.MaterializeResult:
     ctx = res.context(log=context.log.info)
-    summary = run_stage(ctx, artifact, gen)
-    name = stage_name(gen, artifact)
+    summary = run_stage(ctx, stage.artifact.name, stage.gen)
     md: dict = {k: _metadata_value(v) for k, v in summary.items()}
-    lay = Layout(ctx.params)
-    stage = lay.stage(gen, artifact)
     md["path"] = dg.MetadataValue.path(str(ctx.root / stage.all_outs[0]))
     if res.dvc_enabled():
-        dvc.commit([name], cwd=ctx.root, dvc=res.dvc_executable)
-        hashes = _lock_md5(ctx.root, name)
-        md["dvc_stage"] = dg.MetadataValue.text(name)
+        dvc.commit([stage.name], cwd=ctx.root, dvc=res.dvc_executable)
+        hashes = dvc.locked_outs(dvc.read_lock(ctx.root), stage.name)
+        md["dvc_stage"] = dg.MetadataValue.text(stage.name)
         md["dvc_md5"] = dg.MetadataValue.text(hashes.get(stage.all_outs[0]) or "-")
         if len(hashes) > 1:
             md["dvc_md5_all"] = dg.MetadataValue.json(hashes)
-    if artifact == "evaluation":
-        m = json.loads((ctx.root / lay.metrics(gen)).read_text())
-        md["by_domain"] = dg.MetadataValue.json(m["by_domain"])
-        md["vs_previous"] = dg.MetadataValue.json(
-            {k: (v if not isinstance(v, dict) else {a: b for a, b in v.items() if a.startswith("n_")})
-             for k, v in (m["vs_previous"] or {}).items()})
-        md["plot"] = _plot_markdown(ctx.root / lay.progress(gen))
+    if stage.artifact.name == "evaluation":
+        md["plot"] = _plot_markdown(ctx.root / Layout.of(ctx.params).progress(stage.gen))
     return dg.MaterializeResult(metadata=md)
 
 
-def generation_asset(gen: int, artifact: str, params: Params) -> dg.AssetsDefinition:
-    """One artifact of one generation as an asset (the factory every generation's assets come from)."""
-    stage = Layout(params).stage(gen, artifact)
+def stage_asset(stage: Stage) -> dg.AssetsDefinition:
+    """One stage of the registry as an asset (the factory every generation's assets come from)."""
 
     @dg.asset(
         key=asset_key(stage.name),
         deps=[asset_key(u) for u in stage.upstream],
-        group_name=gen_name(gen),
-        kinds=KINDS[artifact],
-        description=DESCRIPTIONS[artifact],
+        group_name=stage.group,
+        kinds=set(stage.artifact.kinds),
+        description=stage.artifact.description,
         metadata={"dvc_stage": stage.name, "files": list(stage.all_outs), "params": list(stage.params)},
         code_version=None,
     )
     def _asset(context: dg.AssetExecutionContext, iterdeploy: IterdeployResource) -> dg.MaterializeResult:
-        return _materialize(context, iterdeploy, gen, artifact)
+        return _materialize(context, iterdeploy, stage)
 
     return _asset
 
 
-def taskset_asset(params: Params) -> dg.AssetsDefinition:
+def taskset_asset(params: LoopParams) -> dg.AssetsDefinition:
     @dg.asset(key=TASKSET_KEY, group_name="taskset", kinds={"pddl", "parquet"},
               description=f"The task set {params.paths.tasks} built from params.yaml `tasks` "
                           "(train / deploy / test splits), pinned by data.dvc.",
               metadata={"path": params.paths.tasks, "pin": "data.dvc"})
     def _taskset(context: dg.AssetExecutionContext, iterdeploy: IterdeployResource) -> dg.MaterializeResult:
         ctx = iterdeploy.context(log=context.log.info)
-        if iterdeploy.dvc_enabled():
-            info = pin_taskset(ctx, iterdeploy.dvc_executable)
-        else:
-            info = taskset(ctx)
-        pin = dvc.read_pin(ctx.root)
+        info = pin_taskset(ctx, iterdeploy.dvc_executable) if iterdeploy.dvc_enabled() else taskset(ctx)
         md = {k: _metadata_value(v) for k, v in info.items()}
-        md["dvc_md5"] = dg.MetadataValue.text(pin.get("md5") or "-")
+        md["dvc_md5"] = dg.MetadataValue.text(dvc.read_pin(ctx.root).get("md5") or "-")
         return dg.MaterializeResult(metadata=md)
 
     return _taskset
 
 
-def build_assets(params: Params) -> list[dg.AssetsDefinition]:
+def build_assets(params: LoopParams) -> list[dg.AssetsDefinition]:
     """Every asset of the loop, in dependency order."""
-    assets = [taskset_asset(params), generation_asset(0, "checkpoint", params),
-              generation_asset(0, "evaluation", params)]
-    for g in params.gens:
-        assets += [generation_asset(g, a, params) for a in ARTIFACTS]
-    return assets
+    return [taskset_asset(params)] + [stage_asset(s) for s in pipeline(params)]

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from iterdeploy.config import Params
-from iterdeploy.stages import Context, load_config
+from iterdeploy.pipeline.context import Context
+from iterdeploy.pipeline.params import LoopParams, load_params
 
 DEFAULT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,9 +25,9 @@ class IterdeployResource(dg.ConfigurableResource):
     params_file: str = "params.yaml"
     """Parameters file under the project root."""
     threads: int | None = None
-    """Override params `threads` (null: params.yaml's value; another count may change the artifacts' last bits)."""
+    """Override params runtime.threads (null: params.yaml's; another count may change the artifacts' last bits)."""
     device: str | None = None
-    """Override params `device` (e.g. cuda on a cluster)."""
+    """Override params runtime.device (e.g. cuda on a cluster)."""
     dvc_executable: str | None = None
     """dvc to run (null: .venv-dvc/bin/dvc under the project or this checkout, $ITERDEPLOY_DVC, PATH)."""
     dvc_commit: bool = True
@@ -37,12 +37,20 @@ class IterdeployResource(dg.ConfigurableResource):
     def root(self) -> Path:
         return Path(self.project_dir).resolve()
 
-    def params(self) -> Params:
-        return load_config(self.root / self.params_file)
+    def overrides(self) -> dict:
+        out = {}
+        if self.threads is not None:
+            out["runtime.threads"] = self.threads
+        if self.device is not None:
+            out["runtime.device"] = self.device
+        return out
+
+    def params(self) -> LoopParams:
+        return load_params(self.root / self.params_file, self.overrides())
 
     def context(self, log=None) -> Context:
         kw = {"log": log} if log is not None else {}
-        return Context(root=self.root, params=self.params(), threads=self.threads, device=self.device, **kw)
+        return Context(root=self.root, params=self.params(), **kw)
 
     def dvc_enabled(self) -> bool:
         return self.dvc_commit and (self.root / ".dvc").is_dir()

@@ -1,8 +1,40 @@
-"""CLI subcommands, one module each."""
+"""CLI subcommands, one module each, and what they share: the project folder and its configuration.
+
+Every command that works on a project reads its configuration tree (`--params`, default params.yaml);
+`add_config_arguments` turns the sections a command uses into `--section.field` flags that override
+the file's fields (`iterdeploy sample --sampling.k 16 --runtime.threads 1`).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from iterdeploy import config
 
 
-def add_project_arguments(parser, params: bool = True) -> None:
+def add_project_arguments(parser: argparse.ArgumentParser, params: bool = True) -> None:
     """--root (and --params), the same in every command that works on a project folder."""
     parser.add_argument("--root", default=".", metavar="DIR", help="project root (default: .)")
     if params:
-        parser.add_argument("--params", default="params.yaml", metavar="FILE", help="parameters file under the root")
+        parser.add_argument("--params", default="params.yaml", metavar="FILE",
+                            help="parameters file, relative to the root (default: params.yaml)")
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, sections: list[str] | None = None, cls=None) -> None:
+    """`--section.field` flags for the named sections of the loop's configuration (all when None)."""
+    if cls is None:
+        from iterdeploy.pipeline.params import LoopParams as cls
+    config.add_arguments(parser, cls, sections)
+
+
+def params_path(args: argparse.Namespace) -> Path:
+    path = Path(args.params)
+    return path if path.is_absolute() else Path(args.root) / path
+
+
+def load_project_params(args: argparse.Namespace):
+    """The loop's parameters of the project, with the command line's `--section.field` overrides."""
+    from iterdeploy.pipeline.params import load_params
+
+    return load_params(params_path(args), config.overrides(args))

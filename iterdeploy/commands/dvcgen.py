@@ -6,14 +6,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from iterdeploy.commands import add_project_arguments
+from iterdeploy.commands import add_project_arguments, load_project_params
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "dvcgen", help="regenerate dvc.yaml from params.yaml",
         description="Write dvc.yaml from params.yaml: DVC has no loops, so the stages of every generation "
-                    "listed in params.yaml are unrolled here. The checked-in dvc.yaml must equal the output.")
+                    "are unrolled from the stage registry. The checked-in dvc.yaml must equal the output.")
     add_project_arguments(p)
     p.add_argument("--check", action="store_true", help="write nothing; exit 1 if dvc.yaml is out of date")
     p.add_argument("--stdout", action="store_true", help="print the generated file instead of writing it")
@@ -21,15 +21,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from iterdeploy.dvc import render_dvc_yaml, write_dvc_yaml
-    from iterdeploy.stages import load_config
+    from iterdeploy.pipeline.dvcgen import render_dvc_yaml, write_dvc_yaml
 
-    root = Path(args.root)
-    params = load_config(root / args.params)
+    params = load_project_params(args)
     if args.stdout:
         sys.stdout.write(render_dvc_yaml(params))
         return 0
-    path = root / "dvc.yaml"
+    path = Path(args.root) / "dvc.yaml"
     if args.check:
         current = path.read_text(encoding="utf-8") if path.is_file() else None
         if current != render_dvc_yaml(params):
@@ -37,6 +35,6 @@ def run(args: argparse.Namespace) -> int:
             return 1
         print(f"{path} is up to date")
         return 0
-    path, changed = write_dvc_yaml(params, root)
-    print(f"{'wrote' if changed else 'unchanged:'} {path} ({len(params.gens)} generations)")
+    path, changed = write_dvc_yaml(params, args.root)
+    print(f"{'wrote' if changed else 'unchanged:'} {path} ({params.generations} generations)")
     return 0

@@ -7,16 +7,16 @@ import json
 import sys
 from pathlib import Path
 
-from iterdeploy.commands import add_project_arguments
-from iterdeploy.errors import IterdeployError
+from iterdeploy.commands import add_project_arguments, load_project_params
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "lineage", help="show where every artifact (or one task's training plans) came from",
         description="Per generation: checkpoint(g-1) -> samples -> validated_plans -> curated_dataset -> "
-                    "checkpoint(g) -> evaluation, with the md5 that dvc.lock records. With --task: the "
-                    "generation that first solved the task and the origin of each of its training plans.")
+                    "checkpoint(g) -> evaluation, with the md5 that dvc.lock records and whether the file on "
+                    "disk still has it. With --task: the generation that first solved the task and the origin "
+                    "of each of its training plans.")
     add_project_arguments(p)
     p.add_argument("--task", metavar="ID", help="one task's lineage")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -24,16 +24,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from iterdeploy.config import load_params
-    from iterdeploy.lineage import format_pipeline, format_task, pipeline_lineage, task_lineage
+    from iterdeploy.pipeline.lineage import format_pipeline, format_task, pipeline_lineage, task_lineage
 
     root = Path(args.root)
-    params = load_params(root / args.params)
+    params = load_project_params(args)
     if args.task:
-        try:
-            data = task_lineage(root, params, args.task)
-        except KeyError as exc:
-            raise IterdeployError(exc.args[0]) from None
+        data = task_lineage(root, params, args.task)
         text = format_task(data)
     else:
         data = pipeline_lineage(root, params)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
 from iterdeploy.commands import add_project_arguments
 from iterdeploy.errors import IterdeployError
+from iterdeploy.pipeline import dvc
+from iterdeploy.report.run_report import DEFAULT_OUT, experiments_table, format_solved, write_comparison, write_report
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -44,8 +47,6 @@ def parse_named_roots(items: list[str]) -> dict[str, Path]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from iterdeploy.report import DEFAULT_OUT, format_solved, write_comparison, write_report
-
     root = Path(args.root)
     out = Path(args.out) if args.out else root / DEFAULT_OUT
     others = parse_named_roots(args.compare)
@@ -57,11 +58,6 @@ def run(args: argparse.Namespace) -> int:
     sys.stdout.write(format_solved(data))
     table = None
     if args.experiments:
-        import json
-
-        from iterdeploy import dvc
-        from iterdeploy.report import experiments_table
-
         # the last 20 commits: ablations queued before a later (say, docs-only) commit still count
         shown = json.loads(dvc.run(["exp", "show", "--json", "-n", "20"], cwd=root).stdout)
         table = experiments_table(shown, {"workspace": args.name})

@@ -1,35 +1,38 @@
-"""`iterdeploy run`: the whole loop (bootstrap, then every generation) through `dvc repro`.
+"""`iterdeploy run`: the whole loop (task set, generation 0, every generation) through `dvc repro`.
 
-Resumable: DVC skips every stage whose inputs, parameters and outputs match dvc.lock, and
-stage outputs are written atomically, so a killed run simply re-runs and finishes the
-stages that had not completed. Afterwards `dvc status` is clean.
+Resumable: DVC skips every stage whose inputs, parameters and outputs match dvc.lock, and stage
+outputs are written atomically, so a killed run simply re-runs and finishes the stages that had
+not completed. Afterwards `dvc status` is clean.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import time
 from pathlib import Path
 
-from iterdeploy.commands import add_project_arguments
-from iterdeploy.errors import IterdeployError
+from iterdeploy.commands import add_project_arguments, load_project_params
+from iterdeploy.errors import ConfigError, IterdeployError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "run", help="run the loop: task set, base model, every generation (dvc repro)",
         description="Run the iterative-deployment loop with DVC: regenerate dvc.yaml if params.yaml's "
-                    "generations changed, build data/tasks if missing and check it against data.dvc, then "
-                    "`dvc repro`. Resumable after an interruption.")
-    p.add_argument("targets", nargs="*", metavar="STAGE", help="only these stages and what they need "
-                                                               "(e.g. gen_002-evaluation); default: all")
-    add_project_arguments(p, params=False)
-    p.add_argument("--force", action="store_true", help="re-run stages even if up to date (dvc repro --force)")
+                    "generations changed, rebuild data/tasks from params.yaml and check it against data.dvc, "
+                    "then `dvc repro`. Resumable after an interruption. Variants: `dvc exp run -n NAME -S key=value`.")
+    p.add_argument("targets", nargs="*", metavar="TARGET",
+                   help="only these stages (e.g. gen_002-evaluation) or generations (gen_002: its five stages) and "
+                        "what they need; default: all")
+    add_project_arguments(p)
+    p.add_argument("--force", action="store_true",
+                   help="re-run even if up to date: the TARGETs only (their inputs are reused), or every stage")
     p.add_argument("--dry", action="store_true", help="show what would run (dvc repro --dry)")
     p.add_argument("--repin", action="store_true",
-                   help="re-pin data.dvc to the task set built from params.yaml (after changing `tasks`)")
+                   help="rebuild data/tasks from params.yaml and re-pin data.dvc to it (after changing `tasks`)")
     p.add_argument("--dvc", metavar="EXE", help="dvc executable (default: .venv-dvc/bin/dvc, $ITERDEPLOY_DVC, PATH)")
     p.set_defaults(func=run)
 
@@ -38,61 +41,95 @@ def _say(msg: str) -> None:
     print(f"[iterdeploy run] {msg}", flush=True)
 
 
+def expand_targets(targets: list[str], params) -> list[str]:
+    """Stage names as given; a generation name (gen_002) stands for all of its stages."""
+    from iterdeploy.pipeline.registry import pipeline
+
+    names = [s.name for s in pipeline(params)]
+    out = []
+    for t in targets:
+        if re.fullmatch(r"gen_\d{3}", t):
+            stages = [n for n in names if n.startswith(t + "-")]
+            if not stages:
+                raise ConfigError(f"{t}: no such generation (generations 0..{params.generations})")
+            out += stages
+        elif t in names:
+            out.append(t)
+        else:
+            raise ConfigError(f"{t}: not a stage or generation of dvc.yaml (e.g. gen_001 or gen_001-samples)")
+    return out
+
+
 def summary_table(root: Path, params) -> str:
-    from iterdeploy.layout import Layout
+    """Solved test tasks per generation (counts of totals, per domain), the longest valid plan, the
+    curated set's size, and the stage times that belong to the artifacts on disk."""
+    from iterdeploy.artifacts import read_json
+    from iterdeploy.pipeline import dvc
+    from iterdeploy.pipeline.layout import Layout
 
-    lay = Layout(params)
-    lines = ["generation  solved(greedy)  solved(pass@k)  curated  timings(s)"]
+    lay = Layout.of(params)
+    rows = []
     for g in [0] + params.gens:
-        m_path = root / lay.metrics(g)
-        if not m_path.is_file():
-            lines.append(f"{g:>10}  (not evaluated)")
+        path = root / lay.metrics(g)
+        if not path.is_file():
+            rows.append([str(g), "(not evaluated)", "", "", "", ""])
             continue
-        m = json.loads(m_path.read_text())
-        cur = ""
-        if g > 0 and (root / lay.curated(g)).is_file():
-            import pandas as pd
-
-            cur = str(len(pd.read_parquet(root / lay.curated(g))))
-        t_path = root / lay.path(g, "timings.json")
-        secs = ""
+        m = read_json(path, "metrics")
+        domains = " ".join(f"{d} {v['solved']}/{v['tasks']}" for d, v in m["by_domain"].items())
+        t_path = root / lay.timings(g)
+        seconds = ""
         if t_path.is_file():
-            t = json.loads(t_path.read_text())
-            secs = f"{sum(v.get('seconds', 0) for v in t.values()):.0f}"
-
-        def f(x):
-            return "-" if x is None else f"{x:.3f}"
-
-        lines.append(f"{g:>10}  {f(m['solved']['greedy']):>14}  {f(m['solved']['pass_at_k']):>14}  {cur:>7}  {secs:>10}")
-    return "\n".join(lines)
+            timings = read_json(t_path, "timings")
+            names = {"samples": lay.samples(g), "validated_plans": lay.validated(g), "curated_dataset": lay.curated(g),
+                     "checkpoint": lay.checkpoint(g), "evaluation": lay.evaluation(g)}
+            current = [v["seconds"] for k, v in timings.items()
+                       if k in names and (root / names[k]).exists() and v.get("md5") == dvc.md5(root / names[k])]
+            seconds = f"{sum(current):.0f}" if current and len(current) == len(timings) else "-"
+        rows.append([str(g), f"{m['solved']}/{m['tasks']}", domains, str(m["longest_plan"] or "-"),
+                     str(m["curated"] if g else "-"), seconds])
+    head = ["generation", "solved (greedy)", "per domain", "longest plan", "curated plans", "seconds"]
+    widths = [max(len(r[i]) for r in rows + [head]) for i in range(len(head))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in [head] + rows]
+    return "\n".join(lines) + "\n(seconds: '-' where the timing on record is for other artifacts than those on disk)"
 
 
 def run(args: argparse.Namespace) -> int:
-    from iterdeploy import dvc
-    from iterdeploy.stages import Context, load_config, pin_taskset
+    from iterdeploy.artifacts import remove_stale_temporaries
+    from iterdeploy.pipeline import dvc
+    from iterdeploy.pipeline.context import Context
+    from iterdeploy.pipeline.dvcgen import write_dvc_yaml
+    from iterdeploy.pipeline.pin import pin_taskset
 
     root = Path(args.root).resolve()
-    params = load_config(root / "params.yaml")
+    params = load_project_params(args)
     exe = dvc.find_dvc(args.dvc, root)
     if not (root / ".dvc").is_dir():
         raise IterdeployError("not a DVC project (no .dvc/); run `dvc init` in a git repository first", root)
-    path, changed = dvc.write_dvc_yaml(params, root)
+    path, changed = write_dvc_yaml(params, root)
     if changed:
-        _say(f"regenerated {path.name} from params.yaml ({len(params.gens)} generations); commit it with git")
+        _say(f"regenerated {path.name} from params.yaml ({params.generations} generations); commit it with git")
     if dvc.clear_stale_locks(root):
         _say("removed a stale DVC lock left by an interrupted run")
+    if not dvc.lock_held(root):
+        for leftover in remove_stale_temporaries(root / params.paths.runs):
+            _say(f"removed {leftover.relative_to(root)} (left by an interrupted stage)")
     pin_taskset(Context(root=root, params=params, log=_say), exe, args.repin)
-    cmd = [exe, "repro", *(["--force"] if args.force else []), *(["--dry"] if args.dry else []), *args.targets]
-    _say(f"dvc repro ({len(params.gens)} generations; done stages are skipped)")
+    targets = expand_targets(args.targets, params)
+    cmd = [exe, "repro", *(["--dry"] if args.dry else [])]
+    if args.force:
+        cmd += ["--force", "--single-item", *targets] if targets else ["--force"]
+        _say(f"dvc repro, forcing {', '.join(targets) if targets else 'every stage'}")
+    else:
+        cmd += targets
+        _say(f"dvc repro ({params.generations} generations; stages whose inputs are unchanged are skipped)")
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=root, env=dvc.dvc_env())
     if proc.returncode != 0:
-        _say(f"dvc repro failed (exit {proc.returncode}); re-run `iterdeploy run` to resume")
-        return proc.returncode
+        _say(f"dvc repro failed (exit {proc.returncode}); fix the cause above, then re-run `iterdeploy run` to resume")
+        return 2
     if args.dry:
         return 0
     st = dvc.status([], cwd=root, dvc=exe)
     _say(f"finished in {time.perf_counter() - t0:.0f}s; dvc status: " + ("clean" if not st else json.dumps(st)))
     print(summary_table(root, params), flush=True)
-    return 0 if not st else 1
-
+    return 0 if not st else 2

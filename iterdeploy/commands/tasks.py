@@ -6,8 +6,13 @@ import argparse
 import sys
 import time
 from collections import Counter
+from pathlib import Path
 
+from iterdeploy import config
 from iterdeploy.errors import ConfigError
+from iterdeploy.tasks.check import check_plans, format_summary, summarize
+from iterdeploy.tasks.spec import DEFAULT_SPEC, TaskSetSpec, load_spec
+from iterdeploy.tasks.taskset import build_taskset, from_collection, load_manifest
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,12 +23,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     g = actions.add_parser("generate", help="generate a task set with the built-in generators",
                            description="Generate a task set: problems, reference plans and manifest.parquet.")
     g.add_argument("--out", required=True, metavar="DIR", help="task set folder to write (replaced if it is one)")
-    g.add_argument("--spec", metavar="SPEC", help="YAML or JSON spec (a params.yaml with `tasks:` works); "
-                                                  "default: the built-in spec")
-    g.add_argument("--seed", type=int, help="override the spec's seed")
+    g.add_argument("--params", default="params.yaml", metavar="FILE",
+                   help="params.yaml (its `tasks:` section) or a spec file, YAML or JSON (default: params.yaml; "
+                        "the built-in spec when there is none)")
     g.add_argument("--domains", metavar="A,B", help="only these domains of the spec")
-    g.add_argument("--reference", choices=["constructive", "fast-downward"],
-                   help="override the spec's reference planner")
+    config.add_arguments(g, TaskSetSpec, prefix="tasks")
     g.set_defaults(func=run_generate)
 
     i = actions.add_parser("import", help="import a PDDL collection laid out like the IPC 2023 Learning Track",
@@ -58,16 +62,12 @@ def _report(manifest, out: str, seconds: float) -> None:
 
 
 def run_generate(args: argparse.Namespace) -> int:
-    from iterdeploy.tasks.spec import DEFAULT_SPEC, TaskSetSpec, load_spec
-    from iterdeploy.tasks.taskset import build_taskset
-
-    spec = load_spec(args.spec) if args.spec else DEFAULT_SPEC
-    if args.seed is not None:
-        spec = spec.with_seed(args.seed)
+    spec = load_spec(args.params) if Path(args.params).is_file() or args.params != "params.yaml" else DEFAULT_SPEC
+    changes = {key.removeprefix("tasks."): value for key, value in config.overrides(args).items()}
+    if changes:
+        spec = config.build(TaskSetSpec, {**config.to_dict(spec), **changes}, "tasks")
     if args.domains:
         spec = spec.only(_domains(args.domains))
-    if args.reference:
-        spec = TaskSetSpec(spec.seed, spec.splits, args.reference)
     start = time.perf_counter()
     manifest = build_taskset(spec, args.out)
     _report(manifest, args.out, time.perf_counter() - start)
@@ -75,8 +75,6 @@ def run_generate(args: argparse.Namespace) -> int:
 
 
 def run_import(args: argparse.Namespace) -> int:
-    from iterdeploy.tasks.taskset import build_taskset, from_collection
-
     start = time.perf_counter()
     manifest = build_taskset(from_collection(args.root, _domains(args.domains)), args.out)
     _report(manifest, args.out, time.perf_counter() - start)
@@ -84,9 +82,6 @@ def run_import(args: argparse.Namespace) -> int:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    from iterdeploy.tasks.check import check_plans, format_summary, summarize
-    from iterdeploy.tasks.taskset import load_manifest
-
     manifest = load_manifest(args.dir)
     checks = check_plans(args.dir, manifest)
     out = sys.stdout

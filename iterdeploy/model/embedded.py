@@ -20,16 +20,49 @@ linear factor; the llama3 type does not.)
 
 from __future__ import annotations
 
-import time
-from pathlib import Path
+from dataclasses import dataclass
+from typing import Literal
 
 import torch
+from transformers import LlamaConfig, LlamaForCausalLM
 
-from iterdeploy.artifacts import atomic_path
-from iterdeploy.model.card import write_model_card
-from iterdeploy.model.config import EmbeddedModelConfig, TrainConfig
-from iterdeploy.model.tokenizer import END, build_tokenizer, save_tokenizer
-from iterdeploy.model.training import train_model
+from iterdeploy.config import option
+from iterdeploy.errors import ConfigError
+from iterdeploy.prompts.compact import END
+
+
+def _domain_list(domains) -> str | None:
+    if not domains or not all(isinstance(d, str) and d for d in domains):
+        return "must be a non-empty list of domain names or domain.pddl paths"
+    return None
+
+
+@dataclass(frozen=True)
+class EmbeddedModelConfig:
+    """Architecture and vocabulary of the embedded model (a stock LlamaForCausalLM)."""
+
+    hidden: int = option(128, "width of the residual stream (LlamaConfig.hidden_size)", ge=8, le=8192)
+    layers: int = option(4, "transformer blocks", ge=1, le=128)
+    heads: int = option(4, "attention heads per block (hidden must be divisible by heads)", ge=1, le=256)
+    intermediate: int = option(512, "width of the SwiGLU feed-forward layer", ge=8, le=65536)
+    max_positions: int = option(1024, "longest sequence (prompt + plan) the model is meant for, in tokens",
+                                ge=16, le=1 << 20)
+    position_encoding: Literal["nope", "p-rope", "rope"] = option(
+        "p-rope", "nope: no positions (order from the causal mask alone); p-rope: only wavelengths below "
+                  "rope_max_wavelength rotate (local order, no long-range positions); rope: stock RoPE")
+    rope_theta: float = option(10000.0, "RoPE base wavelength", gt=0, le=1e12)
+    rope_max_wavelength: float = option(32.0, "p-rope: frequencies with a wavelength below this many tokens "
+                                              "keep rotating; above twice it, none", ge=1, le=1e9)
+    tie_embeddings: bool = option(True, "share input and output embeddings (saves a vocab x hidden matrix)")
+    domains: tuple[str, ...] = option(("blocksworld", "ferry", "spanner"), "domains the word-level vocabulary "
+                                      "covers: packaged domain names or domain.pddl paths", check=_domain_list)
+    max_objects: int = option(32, "object tokens per type (type1..typeN), drawn at random per task: the largest "
+                                  "task the model can be prompted with has N objects of a type", ge=1, le=4096)
+
+    def __post_init__(self) -> None:
+        if self.hidden % self.heads:
+            raise ConfigError(f"hidden: {self.hidden} is not divisible by heads={self.heads}")
+
 
 NOPE_ROPE_FACTOR = 1e30
 """Scaling of the frequencies switched off (angles stay below float32 resolution)."""
@@ -49,9 +82,7 @@ def rope_parameters(cfg: EmbeddedModelConfig) -> dict:
             "high_freq_factor": context / keep, "low_freq_factor": context / (2 * keep)}
 
 
-def embedded_llama_config(cfg: EmbeddedModelConfig, tokenizer):
-    from transformers import LlamaConfig
-
+def embedded_llama_config(cfg: EmbeddedModelConfig, tokenizer) -> LlamaConfig:
     return LlamaConfig(
         vocab_size=len(tokenizer), hidden_size=cfg.hidden, num_hidden_layers=cfg.layers,
         num_attention_heads=cfg.heads, num_key_value_heads=cfg.heads, intermediate_size=cfg.intermediate,
@@ -63,8 +94,6 @@ def embedded_llama_config(cfg: EmbeddedModelConfig, tokenizer):
 
 def new_embedded_model(cfg: EmbeddedModelConfig, tokenizer, seed: int = 0):
     """A randomly initialised model (seeded), whose generation stops at eos or at the compact format's 'end'."""
-    from transformers import LlamaForCausalLM
-
     torch.manual_seed(seed)
     model = LlamaForCausalLM(embedded_llama_config(cfg, tokenizer))
     stops = [tokenizer.eos_token_id]
@@ -74,35 +103,3 @@ def new_embedded_model(cfg: EmbeddedModelConfig, tokenizer, seed: int = 0):
     gen = model.generation_config
     gen.eos_token_id, gen.bos_token_id, gen.pad_token_id = stops, tokenizer.bos_token_id, tokenizer.pad_token_id
     return model
-
-
-def count_parameters(model) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
-def pretrain_embedded(examples: list[tuple[str, str]], cfg: EmbeddedModelConfig, train: TrainConfig,
-                      out_dir: str | Path, tokenizer=None, progress: bool | None = None) -> Path:
-    """Generation 0: build the tokenizer (unless given), train a new model on (prompt, completion) pairs,
-    write a save_pretrained folder (safetensors, tokenizer, model_card.json) to `out_dir` atomically.
-
-    All weights are trained whatever `train.method` says: there is nothing for an adapter to sit on."""
-    torch.set_num_threads(train.threads)
-    out_dir = Path(out_dir)
-    start = time.perf_counter()
-    tokenizer = tokenizer if tokenizer is not None else build_tokenizer(list(cfg.domains), cfg.max_objects)
-    model = new_embedded_model(cfg, tokenizer, train.seed)
-    stats = train_model(model, tokenizer, examples, train, progress)
-    with atomic_path(out_dir, directory=True) as tmp:
-        model.save_pretrained(tmp, safe_serialization=True)
-        save_tokenizer(tokenizer, tmp)
-        write_model_card(tmp, {
-            "kind": "embedded-pretrain",
-            "base_model": None,
-            "init_from": None,
-            "embedded": cfg.to_dict(),
-            "train": {**train.to_dict(), "method": "full"},
-            "vocab_size": len(tokenizer),
-            **stats,
-            "wall_time_total_s": round(time.perf_counter() - start, 3),
-        })
-    return out_dir

@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from iterdeploy.errors import ConfigError
+from iterdeploy.model.runtime import Runtime
 
 ADAPTER_CONFIG = "adapter_config.json"
 
@@ -30,18 +31,6 @@ def adapter_base(path: str | Path) -> Path:
         if (candidate / "config.json").is_file():
             return candidate
     raise ConfigError(f"base model {recorded!r} of this adapter is not a local model folder", path / ADAPTER_CONFIG)
-
-
-def pick_device(device: str | None = None) -> torch.device:
-    if device:
-        return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def pick_dtype(name: str, device: torch.device) -> torch.dtype:
-    if name == "auto":
-        return torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
-    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
 
 
 def _check_folder(path: Path) -> None:
@@ -65,16 +54,15 @@ def load_base(path: str | Path, device: torch.device, dtype: torch.dtype):
     ).to(device)
 
 
-def load_model(path: str | Path, threads: int = 1, device: str | None = None, dtype: str = "auto",
-               trainable: bool = False):
-    """(model, tokenizer) from a local model folder or a LoRA adapter folder (loaded on its base with peft).
-
-    The model is in eval mode unless `trainable` (then an adapter's weights require grad)."""
-    torch.set_num_threads(threads)
+def load_model(path: str | Path, runtime: Runtime = Runtime(), trainable: bool = False):
+    """(model, tokenizer) from a local model folder or a LoRA adapter folder (loaded on its base with peft),
+    on the runtime's device and dtype. The model is in eval mode unless `trainable` (then an adapter's
+    weights require grad)."""
+    runtime.apply()
     path = Path(path)
     _check_folder(path)
-    dev = pick_device(device)
-    dt = pick_dtype(dtype, dev)
+    dev = runtime.torch_device()
+    dt = runtime.torch_dtype()
     if is_adapter(path):
         from peft import PeftModel
 

@@ -1,168 +1,32 @@
-"""K samples per task: batched decoding with a KV cache, seeded per (task, sample).
-
-Design (the transformers backend):
-- jobs are (prompt, sample index) rows, sorted by prompt length so a batch pads little;
-  the K rows of one prompt sit together, so each distinct prompt is prefilled once and
-  its KV cache copied to its rows;
-- the KV cache grows into preallocated buffers (kvcache.py), not by concatenation;
-- left padding with an attention mask and explicit position ids (so RoPE models see
-  the right positions); the prefill computes logits for the last position only;
-- each step feeds one token per row through the cache; rows that stop (eos, or the
-  compact format's 'end') leave the batch at once, so the batch shrinks as it runs;
-- every row draws from its own random.Random seeded from (seed, task_id, sample_index),
-  so a row's random stream does not depend on which rows share its batch.
-"""
+"""K samples per task from a model folder, by the configured backend: the entry point of sampling."""
 
 from __future__ import annotations
 
-import hashlib
-import random
-import time
 from pathlib import Path
 
 import pandas as pd
-import torch
 
 from iterdeploy.artifacts import tree_hash
-from iterdeploy.model.config import SamplingConfig
-from iterdeploy.model.data import pad_id_of
-from iterdeploy.model.kvcache import growing_cache
+from iterdeploy.model import decoding
 from iterdeploy.model.loading import load_model
-from iterdeploy.model.tokenizer import encode_prompt, stop_token_ids
+from iterdeploy.model.runtime import Runtime
+from iterdeploy.model.sampling_config import SamplingConfig
 
 COLUMNS = ["task_id", "sample_index", "completion", "prompt_tokens", "completion_tokens", "finish_reason",
            "model_hash"]
 
 
-def row_seed(seed: int, task_id: str, sample_index: int) -> int:
-    digest = hashlib.sha256(f"{seed}\0{task_id}\0{sample_index}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") >> 1
-
-
-def sample(model_dir: str | Path, prompts: list[tuple[str, str]], cfg: SamplingConfig) -> pd.DataFrame:
+def sample(model_dir: str | Path, prompts: list[tuple[str, str]], cfg: SamplingConfig,
+           runtime: Runtime = Runtime(), progress: bool = False) -> pd.DataFrame:
     """cfg.k samples for each (task_id, prompt); one row per sample, in input order (COLUMNS)."""
     model_hash = tree_hash(model_dir)
     if cfg.backend == "vllm":
-        from iterdeploy.model.vllm_backend import generate_vllm
+        from iterdeploy.model.vllm_backend import generate_vllm  # optional: needs vllm on a CUDA machine
 
-        rows = generate_vllm(model_dir, prompts, cfg)
+        rows = generate_vllm(model_dir, prompts, cfg, runtime, progress)
     else:
-        model, tokenizer = load_model(model_dir, cfg.threads, dtype=cfg.dtype)
-        rows = generate(model, tokenizer, prompts, cfg)
+        model, tokenizer = load_model(model_dir, runtime)
+        rows = decoding.generate(model, tokenizer, prompts, cfg, progress)
     df = pd.DataFrame(rows, columns=COLUMNS[:-1])
     df["model_hash"] = model_hash
     return df.astype({"sample_index": "int64", "prompt_tokens": "int64", "completion_tokens": "int64"})
-
-
-def choose_tokens(logits: torch.Tensor, rngs: list[random.Random], cfg: SamplingConfig) -> torch.Tensor:
-    """Next token per row: argmax, or temperature + top-p sampling.
-
-    Each row draws one uniform number from its own generator per step and inverts the cumulative
-    distribution, so a row's samples do not depend on which rows share its batch (one vectorized
-    search instead of a multinomial call per row)."""
-    if cfg.is_greedy:
-        return logits.argmax(-1)
-    probs = torch.softmax(logits.float() / cfg.temperature, dim=-1)
-    if cfg.top_p < 1.0:
-        sorted_p, order = probs.sort(dim=-1, descending=True)
-        # Drop a token when the mass before it already reaches top_p (the top token always stays).
-        sorted_p[(sorted_p.cumsum(-1) - sorted_p) >= cfg.top_p] = 0.0
-        probs = torch.zeros_like(probs).scatter_(-1, order, sorted_p)
-    cdf = probs.cumsum(-1)
-    u = torch.tensor([[r.random()] for r in rngs], dtype=cdf.dtype, device=cdf.device) * cdf[:, -1:]
-    return torch.searchsorted(cdf, u).squeeze(-1).clamp_(max=probs.shape[-1] - 1)
-
-
-@torch.no_grad()
-def decode_batch(model, prompt_ids: list[list[int]], rows: list[int], seeds: list[int], cfg: SamplingConfig,
-                 stop_ids: list[int], pad_id: int) -> list[tuple[list[int], str]]:
-    """Generate for `rows` (indices into prompt_ids, repeats allowed); (token ids, finish reason) per row."""
-    device = next(model.parameters()).device
-    distinct = list(dict.fromkeys(rows))
-    width = max(len(prompt_ids[p]) for p in distinct)
-    ids = torch.full((len(distinct), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(distinct), width), dtype=torch.long)
-    for i, p in enumerate(distinct):
-        n = len(prompt_ids[p])
-        ids[i, width - n:] = torch.tensor(prompt_ids[p])
-        mask[i, width - n:] = 1
-    ids, mask = ids.to(device), mask.to(device)
-    positions = (mask.cumsum(-1) - 1).clamp(min=0)
-    cache = growing_cache(model, cfg.max_new_tokens)
-    out = model(input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=cache, use_cache=True,
-                logits_to_keep=1)
-    # Copy each prompt's cache and logits to its K rows.
-    where = {p: i for i, p in enumerate(distinct)}
-    expand = torch.tensor([where[p] for p in rows], device=device)
-    cache = out.past_key_values
-    cache.batch_select_indices(expand)
-    logits, mask = out.logits[:, -1, :][expand], mask[expand]
-    next_pos = mask.sum(-1, keepdim=True)
-    # One mask for the whole run, sliced per step (new tokens are always attended to).
-    mask = torch.cat([mask, mask.new_ones((len(rows), cfg.max_new_tokens))], dim=-1)
-    rngs = [random.Random(s) for s in seeds]
-    active = list(range(len(rows)))  # batch slot -> row; rows that finished stay in their slot until compaction
-    done = [False] * len(rows)
-    tokens: list[list[int]] = [[] for _ in rows]
-    finish = ["length"] * len(rows)
-    stops = set(stop_ids)
-    for _ in range(cfg.max_new_tokens):
-        chosen = choose_tokens(logits, rngs, cfg)
-        for r, t in zip(active, chosen.tolist()):
-            if done[r]:
-                continue
-            tokens[r].append(t)
-            if t in stops:
-                done[r], finish[r] = True, "stop"
-            elif len(tokens[r]) >= cfg.max_new_tokens:
-                done[r] = True
-        keep = [j for j, r in enumerate(active) if not done[r]]
-        if not keep:
-            break
-        # Finished rows leave the batch, so later steps cost less; compacting copies the cache, so wait until
-        # an eighth of the batch has finished.
-        if len(active) - len(keep) >= max(1, len(active) // 8):
-            idx = torch.tensor(keep, device=device)
-            cache.batch_select_indices(idx)
-            mask, next_pos, chosen = mask[idx], next_pos[idx], chosen[idx]
-            rngs = [rngs[j] for j in keep]
-            active = [active[j] for j in keep]
-        width += 1
-        out = model(input_ids=chosen.unsqueeze(-1), attention_mask=mask[:, :width], position_ids=next_pos,
-                    past_key_values=cache, use_cache=True)
-        cache, logits = out.past_key_values, out.logits[:, -1, :]
-        next_pos = next_pos + 1
-    return list(zip(tokens, finish))
-
-
-def generate(model, tokenizer, prompts: list[tuple[str, str]], cfg: SamplingConfig) -> list[dict]:
-    """Rows (without model_hash) for an in-memory model; `sample` is the entry point for model folders."""
-    from tqdm.auto import tqdm
-
-    torch.set_num_threads(cfg.threads)
-    model.eval()
-    prompt_ids = [encode_prompt(tokenizer, p) for _, p in prompts]
-    stop_ids = stop_token_ids(tokenizer, getattr(model, "generation_config", None))
-    pad_id = pad_id_of(tokenizer)
-    jobs = [(p, s) for p in range(len(prompts)) for s in range(cfg.k)]
-    jobs.sort(key=lambda j: (-len(prompt_ids[j[0]]), j))  # longest first: memory trouble shows at once
-    results: dict[tuple[int, int], tuple[list[int], str]] = {}
-    generated = 0
-    start = time.perf_counter()
-    with tqdm(total=len(jobs), unit="sample", desc="sampling", disable=not cfg.progress) as bar:
-        for b in range(0, len(jobs), cfg.batch_size):
-            batch = jobs[b:b + cfg.batch_size]
-            seeds = [row_seed(cfg.seed, prompts[p][0], s) for p, s in batch]
-            outs = decode_batch(model, prompt_ids, [p for p, _ in batch], seeds, cfg, stop_ids, pad_id)
-            for job, out in zip(batch, outs):
-                results[job] = out
-                generated += len(out[0])
-            bar.update(len(batch))
-            bar.set_postfix(tok_s=f"{generated / (time.perf_counter() - start):.0f}")
-    rows = []
-    for p, s in sorted(results):
-        ids, reason = results[(p, s)]
-        rows.append({"task_id": prompts[p][0], "sample_index": s,
-                     "completion": tokenizer.decode(ids, skip_special_tokens=True),
-                     "prompt_tokens": len(prompt_ids[p]), "completion_tokens": len(ids), "finish_reason": reason})
-    return rows

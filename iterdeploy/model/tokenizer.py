@@ -11,23 +11,14 @@ so that `AutoTokenizer.from_pretrained(dir)` loads it with no custom code.
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 from iterdeploy.errors import ConfigError
 from iterdeploy.planning import read_domain
+from iterdeploy.prompts.compact import ROOT_TYPE, STRUCTURAL, object_token
 
 PAD, BOS, EOS, UNK = "<pad>", "<s>", "</s>", "<unk>"
 SPECIAL = (PAD, BOS, EOS, UNK)
-INIT, GOAL, PLAN, SEP, END, NOT = "init", "goal", "plan", ";", "end", "not"
-STRUCTURAL = (INIT, GOAL, PLAN, SEP, END, NOT)
-ROOT_TYPE = "object"
-
-
-def object_token(type_name: str, index: int) -> str:
-    """The generic name of the `index`-th object (1-based) of a type, e.g. 'car3'."""
-    return f"{type_name}{index}"
-
 
 def resolve_domain(domain: str | Path) -> Path:
     """A domain.pddl path, or the packaged domain file of a name such as 'blocksworld'."""
@@ -88,15 +79,6 @@ def save_tokenizer(tokenizer, out_dir: str | Path) -> None:
     if config.get("tokenizer_class") == "TokenizersBackend":
         config["tokenizer_class"] = "PreTrainedTokenizerFast"
         config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
-
-
-_OBJECT = re.compile(rf"{ROOT_TYPE}(\d+)\Z")
-
-
-def vocab_max_objects(tokenizer) -> int | None:
-    """N of a word-level vocabulary built here (largest `object<N>`), or None for other tokenizers."""
-    found = [int(m.group(1)) for w in tokenizer.get_vocab() if (m := _OBJECT.match(w))]
-    return max(found) if found else None
 
 
 def encode_prompt(tokenizer, prompt: str) -> list[int]:

@@ -11,8 +11,9 @@ import json
 from pathlib import Path
 
 from iterdeploy.errors import ConfigError
-from iterdeploy.model.config import SamplingConfig
 from iterdeploy.model.loading import ADAPTER_CONFIG, adapter_base, is_adapter
+from iterdeploy.model.runtime import Runtime
+from iterdeploy.model.sampling_config import SamplingConfig, row_seed
 from iterdeploy.model.tokenizer import encode_prompt, stop_token_ids
 
 
@@ -37,10 +38,9 @@ def _check_servable(base: Path) -> None:
                           "use backend: transformers (the model is tiny)", base / "config.json")
 
 
-def generate_vllm(model_dir: str | Path, prompts: list[tuple[str, str]], cfg: SamplingConfig) -> list[dict]:
+def generate_vllm(model_dir: str | Path, prompts: list[tuple[str, str]], cfg: SamplingConfig,
+                  runtime: Runtime = Runtime(), progress: bool = False) -> list[dict]:
     from transformers import GenerationConfig
-
-    from iterdeploy.model.sampling import row_seed
 
     model_dir = Path(model_dir)
     base = adapter_base(model_dir) if is_adapter(model_dir) else model_dir
@@ -51,7 +51,7 @@ def generate_vllm(model_dir: str | Path, prompts: list[tuple[str, str]], cfg: Sa
         rank = int(json.loads((model_dir / ADAPTER_CONFIG).read_text()).get("r", 16))
         lora = LoRARequest("adapter", 1, str(model_dir))
     tokenizer_dir = model_dir if (model_dir / "tokenizer_config.json").is_file() else base
-    dtype = "auto" if cfg.dtype == "auto" else cfg.dtype
+    dtype = runtime.dtype
     kwargs = dict(model=str(base), tokenizer=str(tokenizer_dir), seed=cfg.seed, dtype=dtype,
                   trust_remote_code=False, max_num_seqs=cfg.batch_size)
     if lora is not None:
@@ -70,12 +70,12 @@ def generate_vllm(model_dir: str | Path, prompts: list[tuple[str, str]], cfg: Sa
         for s in range(cfg.k):
             requests.append(TokensPrompt(prompt_token_ids=ids))
             params.append(SamplingParams(
-                n=1, temperature=0.0 if cfg.is_greedy else cfg.temperature, top_p=cfg.top_p,
+                n=1, temperature=cfg.temperature, top_p=cfg.top_p,
                 max_tokens=cfg.max_new_tokens, seed=row_seed(cfg.seed, task_id, s), stop_token_ids=stops,
                 skip_special_tokens=True,
             ))
             keys.append((task_id, s, len(ids)))
-    outputs = llm.generate(requests, params, lora_request=lora, use_tqdm=cfg.progress)
+    outputs = llm.generate(requests, params, lora_request=lora, use_tqdm=progress)
     rows = []
     for (task_id, s, n_prompt), out in zip(keys, outputs):
         o = out.outputs[0]

@@ -23,6 +23,7 @@ from typing import Iterator
 import pandas as pd
 
 from iterdeploy.artifacts import atomic_path, write_json, write_parquet
+from iterdeploy.config import to_dict
 from iterdeploy.errors import ConfigError, IterdeployError
 from iterdeploy.planning import Task, load_task
 from iterdeploy.tasks.collection import Collection, from_collection
@@ -54,7 +55,7 @@ def generated_records(spec: TaskSetSpec) -> Iterator[TaskRecord]:
                 task_id = f"{split.domain}-{split.name}-s{size:02d}-{index:03d}"
                 for attempt in range(MAX_REDRAWS):
                     seed = task_seed(spec.seed, split.domain, split.name, size, index, attempt)
-                    task = generate_task(split.domain, params, random.Random(seed), task_id, spec.reference)
+                    task = generate_task(split.domain, params, random.Random(seed), task_id, spec.planner)
                     digest = content_hash(task.problem)
                     if digest not in seen:
                         break
@@ -119,7 +120,7 @@ def build_taskset(source: TaskSetSpec | Collection, out_dir: str | Path) -> pd.D
         manifest = _frame(rows)
         write_parquet(tmp / "manifest.parquet", manifest)
         if isinstance(source, TaskSetSpec):
-            write_json(tmp / "spec.json", source.to_dict())
+            write_json(tmp / "spec.json", to_dict(source))
     return manifest
 
 

@@ -31,6 +31,8 @@ MAX_BLOCKS = 500
 
 Towers = list[list[str]]
 """Towers listed bottom to top."""
+StateOrder = tuple[list[tuple[str, ...]], list[tuple[str, ...]]]
+"""Initial-state and goal atoms in a listing order (what `naive_plan_for` follows)."""
 
 
 @dataclass(frozen=True)
@@ -158,16 +160,27 @@ def naive_plan(init: Towers, goal: Towers) -> list[str]:
     return plan
 
 
-def naive_plan_for(task) -> list[str]:
-    """`naive_plan` of a parsed blocksworld task (iterdeploy.planning.Task) with a full goal state."""
-    def towers(atoms) -> Towers:
+def naive_plan_for(task, order: StateOrder | None = None) -> list[str]:
+    """`naive_plan` of a parsed blocksworld task (iterdeploy.planning.Task) with a full goal state.
+
+    With `order` (the initial and goal atoms in some listing order, e.g. a prompt's), towers are taken
+    apart and built in the order their atoms are listed; without it, by block name."""
+    def towers(atoms, listed) -> Towers:
         on = {a[1]: a[2] for a in atoms if a[0] == "on"}
         on_table = {a[1] for a in atoms if a[0] == "on-table"}
         if len(on) + len(on_table) != len(task.problem.objects):
             raise ValueError(f"task {task.name}: the naive blocksworld plan needs a full state")
-        return _towers(on, on_table)
+        result = _towers(on, on_table)
+        if listed is not None:
+            first = {}
+            for i, atom in enumerate(listed):
+                for obj in atom[1:]:
+                    first.setdefault(obj, i)
+            result.sort(key=lambda tower: min(first.get(b, len(first)) for b in tower))
+        return result
 
-    return naive_plan(towers(task.init), towers(task.goal_pos))
+    init_order, goal_order = order if order is not None else (None, None)
+    return naive_plan(towers(task.init, init_order), towers(task.goal_pos, goal_order))
 
 
 def generate(params: Params, rng: random.Random, name: str = "blocksworld") -> GeneratedTask:

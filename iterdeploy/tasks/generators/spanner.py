@@ -58,27 +58,34 @@ def corridor_plan(corridor: list[str], spanner_at: dict[str, str], nuts: list[st
     return plan
 
 
-def naive_plan_for(task) -> list[str]:
-    """Walk the corridor picking up every spanner met (no counting), then tighten each nut at the gate
-    with the next carried spanner. Longer than `corridor_plan` when spanners outnumber nuts."""
+def naive_plan_for(task, order: tuple[list, list] | None = None) -> list[str]:
+    """Walk the corridor picking up every spanner met (no counting), then tighten the nuts at the gate,
+    pairing them in order with the spanners in order. Longer than `corridor_plan` when spanners
+    outnumber nuts.
+
+    With `order` (initial and goal atoms in some listing order, e.g. a prompt's), spanners at one place
+    are picked up in the order of their `at` atoms, the nuts are taken in the order of their goal atoms
+    and the spanners in the order of their `usable` atoms; without it, by name."""
+    init_order, goal_order = order if order is not None else (sorted(task.init), sorted(task.goal_pos))
     link = {a[1]: a[2] for a in task.init if a[0] == "link"}
     man = next(a[1] for a in task.init if a[0] == "at" and task.problem.objects[a[1]] == "man")
     here = next(a[2] for a in task.init if a[0] == "at" and a[1] == man)
     at = {}
-    for a in sorted(task.init):
+    for a in init_order:
         if a[0] == "at" and task.problem.objects[a[1]] == "spanner":
             at.setdefault(a[2], []).append(a[1])
-    nuts = sorted(a[1] for a in task.goal_pos if a[0] == "tightened")
-    plan, carried = [], []
+    nuts = [a[1] for a in goal_order if a[0] == "tightened"]
+    plan, carried = [], set()
     while True:
         for s in at.get(here, []):
             plan.append(f"(pickup_spanner {here} {s} {man})")
-            carried.append(s)
+            carried.add(s)
         if here not in link:
             break
         plan.append(f"(walk {here} {link[here]} {man})")
         here = link[here]
-    return plan + [f"(tighten_nut {here} {s} {man} {n})" for s, n in zip(carried, nuts)]
+    spanners = [a[1] for a in init_order if a[0] == "usable" and a[1] in carried]
+    return plan + [f"(tighten_nut {here} {s} {man} {n})" for s, n in zip(spanners, nuts)]
 
 
 def generate(params: Params, rng: random.Random, name: str = "spanner") -> GeneratedTask:

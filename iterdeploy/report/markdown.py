@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from iterdeploy.layout import gen_name
+from iterdeploy.pipeline.layout import gen_name
 
 
 def md_table(header: list[str], rows: list[list[str]], left: int = 1) -> str:

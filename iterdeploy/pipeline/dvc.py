@@ -1,4 +1,4 @@
-"""DVC, as a subprocess, and the generator of dvc.yaml.
+"""DVC: the one module that runs it (as a subprocess) and reads its files (dvc.lock, data.dvc).
 
 DVC lives in its own virtual environment (`.venv-dvc`, see scripts/setup.sh): its
 hydra-core pins antlr4-python3-runtime 4.9 while Dagster needs 4.13, so the two
@@ -6,13 +6,14 @@ cannot share one. Nothing here imports dvc; every call is `dvc ...` in a child
 process with analytics off and the main environment's `bin/` first on PATH, so
 the stage commands DVC runs (`iterdeploy stage ...`) find this package.
 
-dvc.yaml is generated from params.yaml (`iterdeploy dvcgen`) because DVC has no
-loops or arithmetic: one stage per artifact, unrolled over `generations`.
-The checked-in file must equal `render_dvc_yaml(params)` (a test asserts it).
+`md5` computes a file's or folder's hash exactly as DVC records it in dvc.lock, so any
+consumer (a stage run by Dagster, the report, lineage) can check that the bytes it reads
+are the bytes DVC recorded, without running DVC.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -24,9 +25,8 @@ from typing import Sequence
 
 import yaml
 
-from iterdeploy.config import Params
 from iterdeploy.errors import IterdeployError
-from iterdeploy.layout import DATA_DVC, Layout
+from iterdeploy.pipeline.layout import DATA_DVC
 
 DVC_ENV_VAR = "ITERDEPLOY_DVC"
 """Environment variable naming the dvc executable (overrides the search)."""
@@ -40,7 +40,7 @@ def find_dvc(explicit: str | None = None, root: str | Path | None = None) -> str
     """The dvc executable: `explicit`, $ITERDEPLOY_DVC, <root>/.venv-dvc/bin/dvc, the checkout's
     .venv-dvc, or `dvc` on PATH."""
     candidates = [explicit, os.environ.get(DVC_ENV_VAR)]
-    for base in (root, Path(__file__).resolve().parents[1]):
+    for base in (root, Path(__file__).resolve().parents[2]):
         if base is not None:
             candidates.append(str(Path(base) / ".venv-dvc" / "bin" / "dvc"))
     for c in candidates:
@@ -97,25 +97,37 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def clear_stale_locks(root: str | Path = ".") -> bool:
-    """Remove .dvc/tmp/rwlock when every process it names is gone (a dvc killed mid-stage leaves it
-    behind, and DVC then refuses to run: "... is busy ... manually remove rwlock"). True if removed."""
+def _lock_pids(root: str | Path) -> set[int] | None:
+    """The pids .dvc/tmp/rwlock names (None: no lock file)."""
     path = Path(root) / ".dvc" / "tmp" / "rwlock"
     if not path.is_file():
-        return False
+        return None
     try:
         info = json.loads(path.read_text() or "{}")
     except ValueError:
         info = {}
     pids = set()
     for mode in ("read", "write"):
-        for entries in (info.get(mode) or {}).values():
+        for entries in ((info.get(mode) or {}) if isinstance(info, dict) else {}).values():
             for e in entries if isinstance(entries, list) else [entries]:
                 if isinstance(e, dict) and isinstance(e.get("pid"), int):
                     pids.add(e["pid"])
+    return pids
+
+
+def lock_held(root: str | Path = ".") -> bool:
+    """Whether a live dvc process holds the repository's lock (a stage may be running)."""
+    pids = _lock_pids(root)
+    return bool(pids) and any(_alive(pid) for pid in pids)
+
+
+def clear_stale_locks(root: str | Path = ".") -> bool:
+    """Remove .dvc/tmp/rwlock when every process it names is gone (a dvc killed mid-stage leaves it
+    behind, and DVC then refuses to run: "... is busy ... manually remove rwlock"). True if removed."""
+    pids = _lock_pids(root)
     if not pids or any(_alive(pid) for pid in pids):
         return False  # no holder (DVC leaves an empty lock file after every run), or one still running
-    path.unlink(missing_ok=True)
+    (Path(root) / ".dvc" / "tmp" / "rwlock").unlink(missing_ok=True)
     return True
 
 
@@ -140,12 +152,40 @@ def init_repo(cwd: str | Path, dvc: str | None = None) -> None:
     run(["config", "core.autostage", "true"], cwd=cwd, dvc=dvc)
 
 
+def _read_yaml_file(path: Path, what: str) -> dict:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DvcError(f"{what} is not readable YAML ({first[:120]}); restore it with `git checkout {path.name}`",
+                       path) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise DvcError(f"{what} is not a mapping; restore it with `git checkout {path.name}`", path)
+    return data
+
+
 def read_lock(root: str | Path = ".") -> dict:
-    """dvc.lock as a mapping ({} when there is none)."""
+    """dvc.lock's stages: {stage name: {deps, params, outs}} ({} when there is no lock)."""
     path = Path(root) / "dvc.lock"
     if not path.is_file():
         return {}
-    return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    stages = _read_yaml_file(path, "dvc.lock").get("stages") or {}
+    if not isinstance(stages, dict):
+        raise DvcError("dvc.lock has no stages mapping; restore it with `git checkout dvc.lock`", path)
+    return stages
+
+
+def locked_outs(lock: dict, stage: str) -> dict[str, str | None]:
+    """{path: md5} of a stage's outputs as dvc.lock records them ({} when the stage is not in the lock)."""
+    entries = (lock.get(stage) or {}).get("outs") or []
+    return {e.get("path"): e.get("md5") for e in entries if isinstance(e, dict)}
+
+
+def locked_deps(lock: dict, stage: str) -> dict[str, str | None]:
+    entries = (lock.get(stage) or {}).get("deps") or []
+    return {e.get("path"): e.get("md5") for e in entries if isinstance(e, dict)}
 
 
 def read_pin(root: str | Path = ".") -> dict:
@@ -153,58 +193,25 @@ def read_pin(root: str | Path = ".") -> dict:
     path = Path(root) / DATA_DVC
     if not path.is_file():
         return {}
-    outs = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("outs") or [{}]
-    return outs[0]
+    outs = _read_yaml_file(path, DATA_DVC).get("outs") or [{}]
+    return outs[0] if isinstance(outs, list) and isinstance(outs[0], dict) else {}
 
 
-# --------------------------------------------------------------------------- dvc.yaml
-
-HEADER = """\
-# GENERATED by `iterdeploy dvcgen` from params.yaml; do not edit by hand.
-# One stage per artifact, unrolled over params.yaml `generations` (DVC has no loops).
-# Run the loop: `iterdeploy run` (or `dvc repro`); a variant: `dvc exp run -S curation.per_task=first`.
-# The task set data/tasks is pinned by data.dvc (rebuild: `iterdeploy run` or see docs/pipeline.md).
-"""
+def file_md5(path: str | Path) -> str:
+    h = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
-def render_dvc_yaml(params: Params) -> str:
-    """The text of dvc.yaml for `params`."""
-    layout = Layout(params)
-    stages = {}
-    for s in layout.stages():
-        body: dict = {"cmd": s.cmd}
-        if s.deps:
-            body["deps"] = list(s.deps)
-        body["params"] = list(s.params)
-        body["outs"] = list(s.outs) + list(s.plots)
-        if s.metrics:
-            body["metrics"] = list(s.metrics)
-        if s.always_changed:
-            body["always_changed"] = True
-        stages[s.name] = body
-    last = layout.last_gen
-    doc = {
-        "stages": stages,
-        "plots": [
-            {layout.history(last): {"x": "generation", "y": ["solved_greedy", "solved_pass_at_k"],
-                                    "title": "Solved fraction of the test tasks", "x_label": "generation",
-                                    "y_label": "solved"}},
-            # DVC plot ids are paths or names; plan length is a second view of the same file.
-            {"plan-length": {"x": "generation", "y": {layout.history(last): ["mean_length_greedy", "max_length"]},
-                             "title": "Valid plan length", "x_label": "generation", "y_label": "steps"}},
-            layout.progress(last),
-        ],
-    }
-    return HEADER + yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, width=120)
-
-
-def write_dvc_yaml(params: Params, root: str | Path = ".") -> tuple[Path, bool]:
-    """Write dvc.yaml under `root` if it differs; return (path, changed)."""
-    path = Path(root) / "dvc.yaml"
-    text = render_dvc_yaml(params)
-    if path.is_file() and path.read_text(encoding="utf-8") == text:
-        return path, False
-    from iterdeploy.artifacts import write_text
-
-    write_text(path, text)
-    return path, True
+def md5(path: str | Path) -> str:
+    """The hash DVC records for `path`: md5 of a file's bytes, or for a folder the md5 of the sorted
+    list of its files' relative paths and md5s (DVC's `.dir` object), with '.dir' appended."""
+    path = Path(path)
+    if path.is_file():
+        return file_md5(path)
+    entries = sorted(({"md5": file_md5(f), "relpath": f.relative_to(path).as_posix()}
+                      for f in path.rglob("*") if f.is_file()), key=lambda e: e["relpath"])
+    digest = hashlib.md5(json.dumps(entries, sort_keys=True).encode("utf-8"), usedforsecurity=False).hexdigest()
+    return digest + ".dir"

@@ -1,4 +1,5 @@
-"""PNG plots across generations, from the metrics dicts of `iterdeploy.evaluation`.
+"""The evaluation stage's progress plot across generations, from history.json rows
+(`iterdeploy.evaluation.history_row`).
 
 Byte-stable output: the Agg backend, fixed size and dpi, no timestamp or software
 tag in the PNG metadata, so the same metrics give the same file.
@@ -34,13 +35,13 @@ def progress_png(history: list[dict]) -> bytes:
     """Solved fraction (greedy, pass@k, per domain) and valid plan length across generations."""
     history = sorted(history, key=lambda m: m["generation"])
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4), dpi=100)
-    for mode, style in (("greedy", "o-"), ("pass_at_k", "s--")):
-        xs, ys = _series(history, lambda m: m["solved"][mode])
+    k = history[-1].get("k")
+    for key, style, label in (("solved_greedy", "o-", "all (greedy)"), ("solved_pass_at_k", "s--", f"all (pass@{k})")):
+        xs, ys = _series(history, lambda m: m[key])
         if xs:
-            k = history[-1].get("k")
-            ax1.plot(xs, ys, style, linewidth=2, label=f"all ({'greedy' if mode == 'greedy' else f'pass@{k}'})")
+            ax1.plot(xs, ys, style, linewidth=2, label=label)
     domains = sorted({d for m in history for d in m.get("by_domain", {})})
-    mode = "greedy" if any(m["solved"].get("greedy") is not None for m in history) else "pass_at_k"
+    mode = "greedy" if any(m.get("solved_greedy") is not None for m in history) else "pass_at_k"
     for d in domains:
         xs, ys = _series(history, lambda m: m["by_domain"][d][mode])
         if xs:
@@ -53,24 +54,22 @@ def progress_png(history: list[dict]) -> bytes:
         ax1.legend(fontsize=7, loc="best")
     ax1.set_title("Solved")
 
-    for key, style, label in (("mean", "o-", "mean"), ("max", "^--", "max")):
-        for mode, alpha in (("greedy", 1.0), ("sample", 0.5)):
-            xs, ys = _series(history, lambda m: m["plan_length"][mode][key])
-            if xs:
-                ax2.plot(xs, ys, style, alpha=alpha, label=f"{label} ({mode})")
-    xs, ys = _series(history, lambda m: m["vs_reference"]["mean_ratio"])
+    for key, style, label in (("mean_length_greedy", "o-", "mean (greedy)"), ("max_length", "^--", "max")):
+        xs, ys = _series(history, lambda m: m[key])
+        if xs:
+            ax2.plot(xs, ys, style, label=label)
+    xs, ys = _series(history, lambda m: m["length_ratio"])
     if xs:
         ax3 = ax2.twinx()
         ax3.plot(xs, ys, "x:", color="gray", label="length / reference")
         ax3.set_ylabel("length / reference (mean)")
-        if ax3.get_legend_handles_labels()[0]:
-            ax3.legend(fontsize=7, loc="lower right")
+        ax3.legend(fontsize=7, loc="lower right")
     ax2.set_xlabel("generation")
     ax2.set_ylabel("valid plan length (steps)")
     ax2.grid(alpha=0.3)
     if ax2.get_legend_handles_labels()[0]:
         ax2.legend(fontsize=7, loc="upper left")
-    if not ax2.get_legend_handles_labels()[0]:
+    else:
         ax2.text(0.5, 0.5, "no valid plans yet", ha="center", va="center", transform=ax2.transAxes)
     ax2.set_title("Plan length")
     gens = [int(m["generation"]) for m in history]

@@ -1,6 +1,6 @@
 """PNG figures of the report (`iterdeploy.report`), from its tables; each function returns PNG bytes.
 
-Byte-stable like `iterdeploy.plots`: the Agg backend, fixed sizes and dpi, no software tag, and a
+Byte-stable like `iterdeploy.pipeline.plots`: the Agg backend, fixed sizes and dpi, no software tag, and a
 seeded jitter, so the same artifacts give the same files.
 """
 
@@ -16,7 +16,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from iterdeploy.layout import gen_name  # noqa: E402
+from iterdeploy.pipeline.layout import gen_name  # noqa: E402
 
 TOTAL = "total"
 

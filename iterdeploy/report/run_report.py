@@ -1,6 +1,6 @@
 """Report of a run: tables, plots and a Markdown summary across generations, read from the artifacts.
 
-Reads only what the stages wrote (`iterdeploy.layout` paths under a project root); never runs anything.
+Reads only what the stages wrote (`iterdeploy.pipeline.layout` paths under a project root); never runs anything.
 A generation is in the report once its metrics.json exists: the evaluation stage writes that file last,
 so its presence means evaluation.parquet is complete. Generations in params.yaml without it are
 listed as pending (a run still in progress).
@@ -27,12 +27,12 @@ from pathlib import Path
 import pandas as pd
 
 from iterdeploy import evaluation as evalmetrics
-from iterdeploy import report_plots as plots
 from iterdeploy.artifacts import write_bytes, write_json, write_text
-from iterdeploy.config import PARAMS_FILE, load_params, params_from_dict
 from iterdeploy.errors import IterdeployError
-from iterdeploy.layout import Layout, gen_name
-from iterdeploy.report_markdown import ablations_markdown, summary_markdown
+from iterdeploy.pipeline.layout import Layout, gen_name
+from iterdeploy.pipeline.params import PARAMS_FILE, Paths, load_params
+from iterdeploy.report import plots
+from iterdeploy.report.markdown import ablations_markdown, summary_markdown
 
 EVALUATION_COLUMNS = ("task_id", "domain", "size", "reference_length", "mode", "valid", "plan_length")
 """Columns of evaluation.parquet the report reads (see evaluation.RESULT_COLUMNS)."""
@@ -58,14 +58,14 @@ class Run:
 def open_run(root: str | Path, params_file: str = PARAMS_FILE) -> Run:
     """The run under `root`: generations from params.yaml, or from the gen_NNN folders when it has none.
 
-    Parameters are read without the task and model layers' checks: the report needs only `paths` and
-    `generations`, and those checks would import torch."""
+    """
     root = Path(root)
     path = root / params_file
     configured = path.is_file()
-    layout = Layout(load_params(path) if configured else params_from_dict({}))
+    params = load_params(path) if configured else None
+    layout = Layout.of(params) if configured else Layout(Paths(), 0)
     if configured:
-        candidates = [0] + layout.params.gens
+        candidates = [0] + params.gens
     else:
         names = (p.name for p in (root / layout.runs).glob("gen_*") if p.is_dir())
         candidates = sorted(int(n[4:]) for n in names if re.fullmatch(r"gen_\d{3}", n)) or [0]
@@ -347,10 +347,8 @@ def experiments_table(shown, names: dict[str, str] | None = None) -> pd.DataFram
         last = max(per_gen)
         for gen, m in sorted(per_gen.items()):
             for domain, by in sorted(m.get("by_domain", {}).items()):
-                rows.append([name, gen, domain, by.get("tasks"), by.get("solved_greedy"), by.get("longest_greedy"),
-                             gen == last])
-            rows.append([name, gen, "total", m.get("tasks"), (m.get("solved_count") or {}).get("greedy"),
-                         m.get("longest_greedy"), gen == last])
+                rows.append([name, gen, domain, by.get("tasks"), by.get("solved"), by.get("longest_plan"), gen == last])
+            rows.append([name, gen, "total", m.get("tasks"), m.get("solved"), m.get("longest_plan"), gen == last])
     if not rows:
         raise IterdeployError("`dvc exp show --json` has no experiment with generation metrics")
     out = pd.DataFrame(rows, columns=["run", "generation", "domain", "tasks", "solved", "longest_valid", "last"])

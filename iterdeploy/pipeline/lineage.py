@@ -4,11 +4,11 @@ Per generation g the chain is
 
     checkpoint(g-1) -> samples(g) -> validated_plans(g) -> curated_dataset(g) -> checkpoint(g) -> evaluation(g)
 
-and each link shows the md5 that dvc.lock records for the artifact, and whether the
-consumer's recorded input hash equals the producer's recorded output hash (the
-lock is consistent) and the file on disk still exists. For one task, `task_lineage`
-says in which generation it was first solved and where each of its training plans
-came from (generation, sample id, model hash).
+and each link shows the md5 that dvc.lock records for the artifact, whether the file on disk
+still has that md5 (`verified`; a file changed behind DVC's back makes the lineage incomplete),
+and whether every consumer's recorded input hash equals its producer's recorded output hash.
+For one task, `task_lineage` says in which generation it was first solved and where each of its
+training plans came from (generation, sample id, and the sha256 of the model that wrote it).
 
 Reads dvc.lock, data.dvc and the Parquet artifacts; never runs anything.
 """
@@ -19,86 +19,77 @@ import json
 from pathlib import Path
 
 import pandas as pd
-from iterdeploy.config import Params
-from iterdeploy.dvc import read_lock, read_pin
-from iterdeploy.layout import ARTIFACTS, TASKSET, Layout, stage_name
+
+from iterdeploy.artifacts import read_parquet
+from iterdeploy.errors import IterdeployError
+from iterdeploy.pipeline import dvc
+from iterdeploy.pipeline.layout import Layout
+from iterdeploy.pipeline.params import LoopParams
+from iterdeploy.pipeline.registry import ARTIFACTS, TASKSET, pipeline, producers
 
 
-def _lock(root: Path) -> dict:
-    return read_lock(root).get("stages", {}) or {}
-
-
-def _entry(entries: list | None, path: str) -> dict | None:
-    for e in entries or []:
-        if e.get("path") == path:
-            return e
-    return None
-
-
-def _md5(lock: dict, stage: str, path: str, kind: str = "outs") -> str | None:
-    e = _entry(lock.get(stage, {}).get(kind), path)
-    return None if e is None else e.get("md5")
-
-
-def _artifact_node(root: Path, layout: Layout, lock: dict, gen: int, artifact: str) -> dict:
-    stage = layout.stage(gen, artifact)
+def _node(root: Path, lock: dict, stage) -> dict:
+    recorded = dvc.locked_outs(lock, stage.name)
     files = []
     for path in stage.all_outs:
-        files.append({"path": path, "md5": _md5(lock, stage.name, path), "exists": (root / path).exists()})
+        exists = (root / path).exists()
+        md5 = recorded.get(path)
+        files.append({"path": path, "md5": md5, "exists": exists,
+                      "verified": bool(exists and md5 and dvc.md5(root / path) == md5)})
     main = files[0]
-    return {"gen": gen, "artifact": artifact, "stage": stage.name, "path": main["path"], "md5": main["md5"],
-            "exists": all(f["exists"] for f in files), "in_lock": stage.name in lock, "files": files}
+    return {"gen": stage.gen, "artifact": stage.artifact.name, "stage": stage.name, "path": main["path"],
+            "md5": main["md5"], "exists": all(f["exists"] for f in files), "in_lock": stage.name in lock,
+            "verified": all(f["verified"] for f in files), "files": files}
 
 
-def _links_ok(layout: Layout, lock: dict, stage_names: list[str]) -> list[dict]:
-    """For each dep of the given stages, whether the hash the consumer recorded equals the producer's."""
-    producers = {}
-    for s in layout.stages():
-        for p in s.all_outs:
-            producers[p] = s.name
+def _inconsistent(params: LoopParams, lock: dict) -> list[dict]:
+    """For each dep of each stage in the lock, whether the hash the consumer recorded equals the producer's."""
+    made = producers(params)
+    tasks = str(Layout.of(params).tasks)
     problems = []
-    for s in layout.stages():
-        if s.name not in stage_names or s.name not in lock:
+    for s in pipeline(params):
+        if s.name not in lock:
             continue
+        used = dvc.locked_deps(lock, s.name)
         for dep in s.deps:
-            used = _md5(lock, s.name, dep, "deps")
-            if dep == str(layout.tasks):
-                made = None  # data/ is pinned as a whole; its subfolder hash is not in data.dvc
-            else:
-                producer = producers.get(dep)
-                made = _md5(lock, producer, dep) if producer else None
-            if made is not None and used is not None and made != used:
-                problems.append({"stage": s.name, "dep": dep, "recorded": used, "current": made})
+            if dep == tasks:  # data/ is pinned as a whole; its subfolder hash is not in data.dvc
+                continue
+            producer = made.get(dep)
+            current = dvc.locked_outs(lock, producer.name).get(dep) if producer else None
+            if current is not None and used.get(dep) is not None and current != used[dep]:
+                problems.append({"stage": s.name, "dep": dep, "recorded": used[dep], "current": current})
     return problems
 
 
-def pipeline_lineage(root: str | Path, params: Params) -> dict:
+def pipeline_lineage(root: str | Path, params: LoopParams) -> dict:
     """The whole chain: task set pin, generation 0, then per generation the five artifacts."""
     root = Path(root)
-    layout = Layout(params)
-    lock = _lock(root)
-    pin = read_pin(root)
+    lay = Layout.of(params)
+    lock = dvc.read_lock(root)
+    pin = dvc.read_pin(root)
+    pinned = root / lay.pinned_dir
     out: dict = {
-        "taskset": {"path": str(layout.tasks), "pin": "data.dvc", "pinned_path": pin.get("path"),
-                    "md5": pin.get("md5"), "exists": (root / layout.tasks).is_dir()},
+        "taskset": {"path": str(lay.tasks), "pin": "data.dvc", "pinned_path": pin.get("path"), "md5": pin.get("md5"),
+                    "exists": pinned.is_dir(),
+                    "verified": bool(pinned.is_dir() and pin.get("md5") and dvc.md5(pinned) == pin.get("md5"))},
         "generations": [],
     }
-    names = [s.name for s in layout.stages()]
-    g0 = [_artifact_node(root, layout, lock, 0, a) for a in ("checkpoint", "evaluation")]
-    out["generations"].append({"gen": 0, "chain": g0, "metrics": _metrics(root, layout, 0)})
-    for g in params.gens:
-        chain = [_artifact_node(root, layout, lock, g - 1, "checkpoint")]
-        chain += [_artifact_node(root, layout, lock, g, a) for a in ARTIFACTS]
-        entry = {"gen": g, "chain": chain, "metrics": _metrics(root, layout, g)}
-        cur = root / layout.curated(g)
-        if cur.is_file():
-            df = pd.read_parquet(cur)
+    nodes = {(s.gen, s.artifact.name): _node(root, lock, s) for s in pipeline(params)}
+    order = [a.name for a in ARTIFACTS]
+    for g in [0] + params.gens:
+        chain = ([nodes[(g - 1, "checkpoint")]] if g > 0 else []) + \
+                [nodes[(g, a)] for a in order if (g, a) in nodes]
+        entry = {"gen": g, "chain": chain, "metrics": _metrics(root, lay, g)}
+        cur = root / lay.curated(g)
+        if g > 0 and cur.is_file():
+            df = read_parquet(cur, "curated dataset", ("task_id", "origin_generation"))
             entry["curated"] = {"rows": int(len(df)), "tasks": int(df["task_id"].nunique()),
                                 "by_origin_generation": {str(int(k)): int(v) for k, v in
                                                          df["origin_generation"].value_counts().sort_index().items()}}
         out["generations"].append(entry)
-    out["inconsistent_links"] = _links_ok(layout, lock, names)
-    out["complete"] = all(n["in_lock"] and n["exists"] for e in out["generations"] for n in e["chain"])
+    out["inconsistent_links"] = _inconsistent(params, lock)
+    out["complete"] = out["taskset"]["verified"] and all(
+        n["in_lock"] and n["verified"] for e in out["generations"] for n in e["chain"])
     return out
 
 
@@ -106,22 +97,25 @@ def _metrics(root: Path, layout: Layout, gen: int) -> dict | None:
     path = root / layout.metrics(gen)
     if not path.is_file():
         return None
-    m = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        m = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:
+        return None
     return {"solved": m.get("solved"), "tasks": m.get("tasks")}
 
 
-def task_lineage(root: str | Path, params: Params, task_id: str) -> dict:
+def task_lineage(root: str | Path, params: LoopParams, task_id: str) -> dict:
     """For one task: its split, per generation its samples / evaluation results, the first generation
     that solved it, and every training plan of it with its origin."""
     root = Path(root)
-    layout = Layout(params)
+    layout = Layout.of(params)
     manifest_path = root / layout.tasks / "manifest.parquet"
     info: dict = {"task_id": task_id}
     if manifest_path.is_file():
-        man = pd.read_parquet(manifest_path)
+        man = read_parquet(manifest_path, "task set manifest", ("task_id", "domain", "split", "size"))
         row = man[man["task_id"] == task_id]
         if row.empty:
-            raise KeyError(f"task {task_id!r} is not in the task set {layout.tasks}")
+            raise IterdeployError(f"task {task_id!r} is not in the task set", manifest_path)
         r = row.iloc[0]
         info.update({"domain": str(r["domain"]), "split": str(r["split"]), "size": int(r["size"]),
                      "reference_length": None if pd.isna(r["reference_length"]) else int(r["reference_length"])})
@@ -132,7 +126,7 @@ def task_lineage(root: str | Path, params: Params, task_id: str) -> dict:
         entry: dict = {"gen": g}
         val = root / layout.validated(g) if g > 0 else None
         if val is not None and val.is_file():
-            df = pd.read_parquet(val)
+            df = read_parquet(val, "validated plans", ("task_id", "valid", "plan_length", "error"))
             df = df[df["task_id"] == task_id]
             if len(df):
                 valid = df[df["valid"]]
@@ -145,7 +139,7 @@ def task_lineage(root: str | Path, params: Params, task_id: str) -> dict:
                                     "sample_id": str(valid.sort_values("sample_index").iloc[0]["sample_id"])}
         ev = root / layout.evaluation(g)
         if ev.is_file():
-            df = pd.read_parquet(ev)
+            df = read_parquet(ev, "evaluation results", ("task_id", "mode", "valid"))
             df = df[df["task_id"] == task_id]
             if len(df):
                 greedy = df[df["mode"] == "greedy"]
@@ -156,7 +150,7 @@ def task_lineage(root: str | Path, params: Params, task_id: str) -> dict:
                     first_solved = {"gen": g, "by": "evaluation"}
         cur = root / layout.curated(g) if g > 0 else None
         if cur is not None and cur.is_file():
-            df = pd.read_parquet(cur)
+            df = read_parquet(cur, "curated dataset", ("task_id", "origin_generation"))
             df = df[df["task_id"] == task_id]
             entry["training_plans"] = int(len(df))
             for _, r in df.iterrows():
@@ -177,14 +171,20 @@ def _short(md5: str | None) -> str:
     return "(not in dvc.lock)" if not md5 else md5.replace(".dir", "/")[:12]
 
 
+def _flag(n: dict) -> str:
+    if not n["exists"]:
+        return " MISSING"
+    return "" if n["verified"] or not n["md5"] else " CHANGED (differs from dvc.lock)"
+
+
 def format_pipeline(lin: dict) -> str:
     t = lin["taskset"]
-    lines = [f"task set  {t['path']}  md5 {_short(t['md5'])} (data.dvc pins {t['pinned_path']})"
-             + ("" if t["exists"] else "  MISSING")]
+    lines = ["hashes are the md5s DVC records in dvc.lock and data.dvc",
+             f"task set  {t['path']}  md5 {_short(t['md5'])} (data.dvc pins {t['pinned_path']})"
+             + ("  MISSING" if not t["exists"] else "" if t["verified"] else "  CHANGED (differs from data.dvc)")]
     for e in lin["generations"]:
         m = e.get("metrics") or {}
-        solved = m.get("solved") or {}
-        rate = " ".join(f"{k}={v:.3f}" for k, v in solved.items() if v is not None)
+        rate = "" if m.get("solved") is None else f"solved {m['solved']}/{m['tasks']}"
         extra = ""
         if "curated" in e:
             extra = f"  curated {e['curated']['rows']} plans / {e['curated']['tasks']} tasks"
@@ -192,14 +192,14 @@ def format_pipeline(lin: dict) -> str:
         parts = []
         for n in e["chain"]:
             label = n["artifact"] if n["gen"] == e["gen"] else f"{n['artifact']}({n['gen']})"
-            flag = "" if n["exists"] else " MISSING"
-            parts.append(f"{label}[{_short(n['md5'])}]{flag}")
+            parts.append(f"{label}[{_short(n['md5'])}]{_flag(n)}")
         lines.append("  " + " -> ".join(parts))
     if lin["inconsistent_links"]:
         lines.append("inconsistent (an input changed after its consumer ran; `dvc status` lists them):")
         for p in lin["inconsistent_links"]:
             lines.append(f"  {p['stage']}: {p['dep']} recorded {_short(p['recorded'])}, now {_short(p['current'])}")
-    lines.append("complete" if lin["complete"] else "incomplete: some stages have not run (or ran outside DVC)")
+    lines.append("complete: every artifact is on disk as dvc.lock records it" if lin["complete"] else
+                 "incomplete: some stages have not run, ran outside DVC, or their files changed since")
     return "\n".join(lines) + "\n"
 
 
@@ -207,7 +207,7 @@ def format_task(info: dict) -> str:
     head = f"task {info['task_id']}"
     if "split" in info:
         head += f"  ({info['domain']}, split {info['split']}, size {info['size']}, reference {info['reference_length']})"
-    lines = [head]
+    lines = [head, "model hashes are sha256 of the model folder (a checkpoint's DVC md5: `iterdeploy lineage`)"]
     fs = info["first_solved"]
     lines.append("first solved: " + ("never" if fs is None else
                                       f"generation {fs['gen']} ({fs['by']}"
@@ -230,9 +230,10 @@ def format_task(info: dict) -> str:
         lines.append("training plans (trained in generation <- origin):")
         for p in info["training_plans"]:
             lines.append(f"  gen {p['trained_generation']} <- {p['origin_sample_id']} (generation "
-                         f"{p['origin_generation']}, model {p['origin_model_hash'][:12]}, {p['plan_length']} steps"
+                         f"{p['origin_generation']}, model sha256 {p['origin_model_hash'][:12]}, "
+                         f"{p['plan_length']} steps"
                          + ("" if p["valid"] else ", INVALID") + ")")
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["TASKSET", "format_pipeline", "format_task", "pipeline_lineage", "stage_name", "task_lineage"]
+__all__ = ["TASKSET", "format_pipeline", "format_task", "pipeline_lineage", "task_lineage"]
