@@ -179,6 +179,9 @@ def greedy_plan(world: World, goals: list[tuple]) -> list[str]:
             dist[-1][a], parent[-1][a] = d, p
     comm = world.visible[world.lander]
     cams = [[c for c, on in enumerate(world.camera_on) if on == r] for r in rovers]
+    spots = {c: sorted(world.seen_from[world.camera_target[c]] & world.tree[r].keys())
+             for c, r in enumerate(world.camera_on)}
+    vias: dict[tuple[int, int], dict] = {}
     pos = list(world.rover_at)
     full = [False for _ in rovers]
     pending: list[list[tuple]] = [[] for _ in rovers]
@@ -187,10 +190,10 @@ def greedy_plan(world: World, goals: list[tuple]) -> list[str]:
     def options(r: int) -> dict[tuple, tuple]:
         """Goal -> (navigation steps, waypoints to visit[, camera]) for what rover r can do from where it is."""
         d = dist[r][pos[r]]
-        via = {}  # camera -> waypoint -> (steps to it through a calibration waypoint, that waypoint)
-        for c in cams[r]:
-            spots = sorted(world.seen_from[world.camera_target[c]] & d.keys())
-            via[c] = {w2: min((d[w1] + dist[r][w1][w2], w1) for w1 in spots) for w2 in d}
+        if (r, pos[r]) not in vias:  # camera -> waypoint -> (steps there through a calibration waypoint, that one)
+            vias[r, pos[r]] = {c: {w2: min((d[w1] + dist[r][w1][w2], w1) for w1 in spots[c]) for w2 in d}
+                               for c in cams[r]}
+        via = vias[r, pos[r]]
         out = {}
         for g in remaining:
             if g[0] != "image":
