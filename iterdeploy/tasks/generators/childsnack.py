@@ -1,9 +1,9 @@
 """Childsnack: make sandwiches in the kitchen and serve them to children waiting at tables.
 
 As in the IPC files, there is one bread portion and one content portion per child,
-as many gluten-free portions of each as there are allergic children, more sandwich
-names than children (some stay `notexist`), every tray starts in the kitchen and
-each child waits at a random table. An allergic child must get a sandwich made by
+as many gluten-free portions of each as there are allergic children, about half
+again as many sandwich names as children (the extra ones stay `notexist`), every
+tray starts in the kitchen and each child waits at a random table. An allergic child must get a sandwich made by
 `make_sandwich_no_gluten`, so the gluten-free portions are kept for them.
 
 The reference plan makes each child's sandwich (gluten-free ones from the
