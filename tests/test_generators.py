@@ -18,9 +18,15 @@ from iterdeploy.tasks.generators import blocksworld, ferry, miconic, spanner
 
 SIZES = {
     "blocksworld": [2, 3, 5, 8, 13, 25],
+    "childsnack": [1, 2, 5, 10, 20],
     "ferry": [1, 2, 4, 8, 15],
+    "floortile": [1, 2, 3, 5, 8],
     "miconic": [1, 2, 4, 8, 15],
+    "rovers": [2, 4, 8, 12, 20],
+    "satellite": [1, 2, 4, 8, 15],
+    "sokoban": [1, 2, 3, 4],
     "spanner": [1, 2, 4, 8, 15],
+    "transport": [1, 2, 4, 8, 15],
 }
 
 
@@ -28,8 +34,9 @@ def plan_text(plan) -> str:
     return "".join(f"{a}\n" for a in plan)
 
 
-def test_registry_has_the_four_generators():
-    assert sorted(GENERATORS) == ["blocksworld", "ferry", "miconic", "spanner"]
+def test_registry_has_a_generator_for_every_packaged_domain():
+    assert sorted(GENERATORS) == sorted(DOMAINS) == sorted(SIZES)
+    assert len(GENERATORS) == 10
 
 
 def test_packaged_domains_are_the_ipc_files(ipc_root):
@@ -39,8 +46,9 @@ def test_packaged_domains_are_the_ipc_files(ipc_root):
 
 
 def test_unknown_domain_lists_the_generators():
-    with pytest.raises(ConfigError, match="no generator for domain 'rovers'.*blocksworld, ferry, miconic, spanner"):
-        get_generator("rovers")
+    with pytest.raises(ConfigError, match="no generator for domain 'chess'; available: blocksworld, childsnack, ferry, "
+                                          "floortile, miconic, rovers, satellite, sokoban, spanner, transport$"):
+        get_generator("chess")
     with pytest.raises(ConfigError, match="packaged domains"):
         domain_path("nosuch")
 
@@ -70,6 +78,17 @@ def test_problems_have_the_objects_the_params_ask_for(domain):
         "ferry": lambda: {"car": p["cars"], "location": p["locations"]},
         "miconic": lambda: {"passenger": p["passengers"], "floor": p["floors"]},
         "spanner": lambda: {"man": 1, "spanner": p["spanners"], "nut": p["nuts"], "location": p["locations"] + 2},
+        "childsnack": lambda: {"child": p["children"], "tray": p["trays"], "sandwich": p["sandwiches"],
+                               "bread-portion": p["children"], "content-portion": p["children"],
+                               "place": p["tables"] + 1},  # + the constant kitchen
+        "floortile": lambda: {"tile": (p["rows"] + 1) * p["columns"], "robot": p["robots"], "color": 2},
+        "rovers": lambda: {"lander": 1, "mode": 3, "rover": p["rovers"], "store": p["rovers"],
+                           "waypoint": p["waypoints"], "camera": p["cameras"], "objective": p["objectives"]},
+        "satellite": lambda: {"satellite": p["satellites"], "instrument": p["instruments"], "mode": p["modes"],
+                              "direction": p["directions"]},
+        "sokoban": lambda: {"location": p["grid"] ** 2, "box": p["boxes"], "direction": 4},  # 4 constants
+        "transport": lambda: {"vehicle": p["vehicles"], "package": p["packages"], "location": p["locations"],
+                              "size": p["max_capacity"] + 1},
     }[domain]()
     assert dict(types) == expected
     assert task.problem.startswith(";; ")
@@ -91,9 +110,10 @@ def test_reference_plans_pass_unified_planning_validator():
 
     get_environment().credits_stream = None
     checked = 0
+    sizes = {"sokoban": (1, 2, 3), "rovers": (2, 5, 9), "floortile": (2, 3, 5)}
     with PlanValidator(name="sequential_plan_validator") as validator:
         for domain in sorted(GENERATORS):
-            for size, seed in ((2, 0), (5, 1), (9, 2)):
+            for size, seed in zip(sizes.get(domain, (2, 5, 9)), (0, 1, 2)):
                 task = generate_task(domain, size, random.Random(seed))
                 reader = PDDLReader()
                 problem = reader.parse_problem_string(domain_text(domain), task.problem)
@@ -101,7 +121,7 @@ def test_reference_plans_pass_unified_planning_validator():
                 result = validator.validate(problem, plan)
                 assert result.status == ValidationResultStatus.VALID, (domain, size, seed, result)
                 checked += 1
-    assert checked == 12
+    assert checked == 3 * len(GENERATORS) == 30
 
 
 # --- parameters -------------------------------------------------------------------------------

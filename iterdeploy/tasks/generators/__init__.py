@@ -2,7 +2,8 @@
 
 Each module has `NAME`, `PRIMARY` (the parameter its primary size sets), a frozen
 `Params` dataclass that rejects bad values with ConfigError, `from_size(size)`, and
-`generate(params, rng, name) -> GeneratedTask` (problem text and constructive plan).
+`generate(params, rng, name) -> GeneratedTask` (problem text and constructive plan), one for each
+of the ten IPC 2023 Learning Track domains.
 `generate_task` is the entry point: it also checks the plan with our validator,
 so a generator bug can never reach a task set.
 """
@@ -15,10 +16,12 @@ from types import ModuleType
 from iterdeploy.errors import ConfigError
 from iterdeploy.planning import task_from_text, validate
 from iterdeploy.tasks.domains import domain_text
-from iterdeploy.tasks.generators import blocksworld, ferry, miconic, spanner
+from iterdeploy.tasks.generators import (blocksworld, childsnack, ferry, floortile, miconic, rovers, satellite,
+                                        sokoban, spanner, transport)
 from iterdeploy.tasks.generators.base import GeneratedTask, format_plan, params_dict
 
-GENERATORS: dict[str, ModuleType] = {m.NAME: m for m in (blocksworld, ferry, miconic, spanner)}
+GENERATORS: dict[str, ModuleType] = {m.NAME: m for m in (blocksworld, childsnack, ferry, floortile, miconic, rovers,
+                                                          satellite, sokoban, spanner, transport)}
 REFERENCES = ("constructive", "naive", "fast-downward")
 """constructive: each generator's own strategy; naive: a simpler, longer strategy where a generator has
 one (blocksworld: unstack everything, then build), else the constructive plan; fast-downward: LAMA-first."""
