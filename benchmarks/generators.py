@@ -72,7 +72,7 @@ def measure(domain: str, size: int, tasks: int, fd_timeout: float | None):
 def fd_ratio(domain: str, task, timeout: float):
     """(reference length, FD length) or None when FD found no plan in time."""
     from iterdeploy.errors import IterdeployError
-    from iterdeploy.tasks.reference import fast_downward_plan
+    from iterdeploy.tasks.fast_downward import fast_downward_plan
 
     try:
         plan = fast_downward_plan(domain_text(domain), task.problem, timeout=timeout)

@@ -294,15 +294,15 @@ def test_spanner_plans_are_optimal(nuts, seed):
 def test_fast_downward_reference_on_a_tiny_task():
     pytest.importorskip("up_fast_downward")
     constructive = generate_task("blocksworld", 3, random.Random(5))
-    fd = generate_task("blocksworld", 3, random.Random(5), reference="fast-downward")
+    fd = generate_task("blocksworld", 3, random.Random(5), planner="fast-downward")
     assert fd.problem == constructive.problem
     assert validate(task_from_text(domain_text("blocksworld"), fd.problem), plan_text(fd.plan)).valid
     assert len(fd.plan) <= len(constructive.plan) + 4
 
 
 def test_unknown_reference_is_a_config_error():
-    with pytest.raises(ConfigError, match="reference must be one of"):
-        generate_task("ferry", 2, random.Random(0), reference="lama")
+    with pytest.raises(ConfigError, match="planner must be one of"):
+        generate_task("ferry", 2, random.Random(0), planner="lama")
 
 
 @pytest.mark.parametrize("domain", ["blocksworld", "spanner", "ferry", "miconic"])
@@ -310,7 +310,7 @@ def test_unknown_reference_is_a_config_error():
 def test_naive_reference_is_valid_same_task_and_never_shorter(domain, size):
     """`naive` changes only the plan (same rng draws), and it is a simpler, never shorter strategy."""
     constructive = generate_task(domain, size, random.Random(size))
-    naive = generate_task(domain, size, random.Random(size), reference="naive")  # validated inside
+    naive = generate_task(domain, size, random.Random(size), planner="naive")  # validated inside
     assert naive.problem == constructive.problem
     assert len(naive.plan) >= len(constructive.plan)
 
@@ -327,7 +327,7 @@ def test_naive_spanner_picks_up_every_spanner_on_the_way():
     from iterdeploy.planning import task_from_text
     from iterdeploy.tasks.domains import domain_text
 
-    task = generate_task("spanner", 3, random.Random(7), reference="naive")
+    task = generate_task("spanner", 3, random.Random(7), planner="naive")
     parsed = task_from_text(domain_text("spanner"), task.problem)
     spanners = [o for o, t in parsed.problem.objects.items() if t == "spanner"]
     picked = [s for s in task.plan if s.startswith("(pickup_spanner")]

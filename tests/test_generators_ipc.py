@@ -75,11 +75,12 @@ def test_different_seeds_give_different_tasks(domain, size):
 
 def test_task_sets_of_all_ten_domains_are_byte_identical(tmp_path):
     from iterdeploy.artifacts import tree_hash
+    from iterdeploy.config import build
     from iterdeploy.tasks.spec import TaskSetSpec
     from iterdeploy.tasks.taskset import build_taskset
 
-    spec = TaskSetSpec.from_dict({"seed": 3, "splits": [
-        {"name": "train", "domain": d, "sizes": list(SAMPLE[d]), "per_size": 2} for d in ALL]})
+    spec = build(TaskSetSpec, {"seed": 3, "splits": [
+        {"name": "train", "domain": d, "sizes": list(SAMPLE[d]), "per_size": 2} for d in ALL]}, "tasks")
     build_taskset(spec, tmp_path / "a")
     build_taskset(spec, tmp_path / "b")
     assert tree_hash(tmp_path / "a") == tree_hash(tmp_path / "b")
@@ -130,7 +131,7 @@ def test_fast_downward_agrees_and_reference_plans_are_not_much_longer(domain):
     reference plan is at most twice as long plus 4 (it may be longer, never invalid). Childsnack's
     reference is optimal, so never longer."""
     pytest.importorskip("up_fast_downward")
-    from iterdeploy.tasks.reference import fast_downward_plan
+    from iterdeploy.tasks.fast_downward import fast_downward_plan
 
     for size, seed in zip(FD_SIZES[domain], (0, 1)):
         task = generate_task(domain, size, random.Random(seed))

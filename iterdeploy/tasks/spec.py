@@ -9,7 +9,7 @@ from pathlib import Path
 
 from iterdeploy.config import build, option, read_yaml, to_dict
 from iterdeploy.errors import ConfigError
-from iterdeploy.tasks.generators import GENERATORS, REFERENCES, get_generator
+from iterdeploy.tasks.generators import GENERATORS, PLANNERS, get_generator
 
 SPLIT_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}\Z")
 
@@ -51,7 +51,7 @@ class TaskSetSpec:
     planner: str = option("constructive", "what writes the reference plans: constructive (each generator's own "
                                           "strategy), naive (simpler, longer strategies a small model can repeat), "
                                           "fast-downward (LAMA-first)",
-                          check=lambda v: None if v in REFERENCES else f"must be one of {', '.join(REFERENCES)}")
+                          check=lambda v: None if v in PLANNERS else f"must be one of {', '.join(PLANNERS)}")
 
     def __post_init__(self) -> None:
         if not self.splits:

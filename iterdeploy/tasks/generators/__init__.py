@@ -22,11 +22,11 @@ from iterdeploy.tasks.generators.base import GeneratedTask, format_plan, params_
 
 GENERATORS: dict[str, ModuleType] = {m.NAME: m for m in (blocksworld, childsnack, ferry, floortile, miconic, rovers,
                                                           satellite, sokoban, spanner, transport)}
-REFERENCES = ("constructive", "naive", "fast-downward")
+PLANNERS = ("constructive", "naive", "fast-downward")
 """constructive: each generator's own strategy; naive: a simpler, longer strategy where a generator has
 one (blocksworld: unstack everything, then build), else the constructive plan; fast-downward: LAMA-first."""
 
-__all__ = ["GENERATORS", "REFERENCES", "GeneratedTask", "format_plan", "generate_task",
+__all__ = ["GENERATORS", "PLANNERS", "GeneratedTask", "format_plan", "generate_task",
            "get_generator", "params_dict"]
 
 
@@ -38,24 +38,24 @@ def get_generator(domain: str) -> ModuleType:
 
 
 def generate_task(domain: str, params, rng: random.Random, name: str | None = None,
-                  reference: str = "constructive") -> GeneratedTask:
+                  planner: str = "constructive") -> GeneratedTask:
     """A task and its reference plan; `params` is the generator's Params or an int primary size."""
     gen = get_generator(domain)
     if isinstance(params, int) and not isinstance(params, bool):
         params = gen.from_size(params)
-    if reference not in REFERENCES:
-        raise ConfigError(f"reference must be one of {', '.join(REFERENCES)}, got {reference!r}")
+    if planner not in PLANNERS:
+        raise ConfigError(f"planner must be one of {', '.join(PLANNERS)}, got {planner!r}")
     task = gen.generate(params, rng, name or domain)
-    if reference == "fast-downward":
-        from iterdeploy.tasks.reference import fast_downward_plan
+    if planner == "fast-downward":
+        from iterdeploy.tasks.fast_downward import fast_downward_plan  # optional: needs up-fast-downward
 
         task = GeneratedTask(task.problem, tuple(fast_downward_plan(domain_text(domain), task.problem)))
     parsed = task_from_text(domain_text(domain), task.problem)
-    if reference == "naive" and hasattr(gen, "naive_plan_for"):
+    if planner == "naive" and hasattr(gen, "naive_plan_for"):
         task = GeneratedTask(task.problem, tuple(gen.naive_plan_for(parsed)))
     verdict = validate(parsed, list_steps(task.plan))
     if not verdict.valid:
-        raise RuntimeError(f"{domain} {reference} reference plan for {params} is invalid ({verdict}); this is a bug")
+        raise RuntimeError(f"{domain} {planner} reference plan for {params} is invalid ({verdict}); this is a bug")
     return task
 
 
