@@ -2,18 +2,20 @@
 
 Rows (task, sample) are drawn with temperature 1. Methods:
 
-1. `iterdeploy` - `iterdeploy.model.sampling.generate` (length-sorted batches, shared prefill for the
-   K samples of a prompt, finished rows leave the batch);
+1. `iterdeploy` - `iterdeploy.model.decoding.generate` (length-sorted batches, shared prefill for the
+   K samples of a prompt, finished rows leave the batch, the fused Llama forward);
+   `iterdeploy, transformers forward` is the same loop on transformers' own forward (what models
+   other than a plain Llama get);
 2. `generate, one at a time` - a plain loop of `model.generate` per (prompt, sample); slow, so it runs on
    about `--loop-rows` rows spread over all prompts, and its tokens/s stands for the whole set;
 3. `generate, batched` - `model.generate` on left-padded batches of `--batch-size` rows, default settings.
 
 Tokens counted are generated tokens up to and including the stop token. A random model (the
 default) rarely stops, so every row runs to --max-new-tokens; pass a trained model (--model DIR,
-e.g. from `iterdeploy bootstrap`) to see the effect of rows stopping early.
+e.g. the shipped base) to see the effect of rows stopping early.
 
     python benchmarks/sample.py                         # random embedded model, ~1-2 minutes on one core
-    python benchmarks/sample.py --model runs/gen_000/checkpoint/model --tasks 64 --k 4
+    python benchmarks/sample.py --model models/embedded-base --tasks 64 --k 4 --domains blocksworld,ferry,spanner
 """
 
 from __future__ import annotations
@@ -49,9 +51,8 @@ def prompts_for(tokenizer, n: int, sizes: list[int], seed: int,
 
 
 def random_model(folder: Path) -> Path:
-    from iterdeploy.model import EmbeddedModelConfig, build_tokenizer
-    from iterdeploy.model.embedded import new_embedded_model
-    from iterdeploy.model.tokenizer import save_tokenizer
+    from iterdeploy.model.embedded import EmbeddedModelConfig, new_embedded_model
+    from iterdeploy.model.tokenizer import build_tokenizer, save_tokenizer
 
     cfg = EmbeddedModelConfig()
     tok = build_tokenizer(list(cfg.domains), cfg.max_objects)
@@ -79,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tasks", type=int, default=32, help="prompts (default 32)")
     ap.add_argument("--k", type=int, default=4, help="samples per prompt (default 4)")
     ap.add_argument("--sizes", default="3,4,5,6,8,10", help="task sizes, cycled")
-    ap.add_argument("--domains", default="blocksworld,ferry,miconic,spanner", help="task domains, cycled")
+    ap.add_argument("--domains", default="blocksworld,ferry,spanner", help="task domains, cycled")
     ap.add_argument("--max-new-tokens", type=int, default=96)
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--loop-rows", type=int, default=16, help="rows for the one-at-a-time loop (default 16)")
@@ -88,13 +89,15 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
 
-    from iterdeploy.model import SamplingConfig, load_model
-    from iterdeploy.model.sampling import generate
+    from iterdeploy.model import decoding
+    from iterdeploy.model.loading import load_model
+    from iterdeploy.model.runtime import Runtime
+    from iterdeploy.model.sampling_config import SamplingConfig
     from iterdeploy.model.tokenizer import encode_prompt, stop_token_ids
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.model or random_model(Path(tmp) / "model")
-        model, tok = load_model(folder, args.threads)
+        model, tok = load_model(folder, Runtime(threads=args.threads))
     prompts = prompts_for(tok, args.tasks, [int(s) for s in args.sizes.split(",")], args.seed,
                           args.domains.split(","))
     stops = stop_token_ids(tok, model.generation_config)
@@ -105,13 +108,24 @@ def main(argv: list[str] | None = None) -> int:
                   pad_token_id=pad, eos_token_id=stops)
     results = []
 
-    cfg = SamplingConfig(k=args.k, temperature=1.0, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
-                         seed=args.seed, threads=args.threads, progress=False)
+    cfg = SamplingConfig(k=args.k, temperature=1.0, top_p=1.0, max_new_tokens=args.max_new_tokens,
+                         batch_size=args.batch_size, seed=args.seed)
     start = time.perf_counter()
-    out = generate(model, tok, prompts, cfg)
+    out = decoding.generate(model, tok, prompts, cfg)
     wall = time.perf_counter() - start
-    results.append(("iterdeploy (batched, KV cache, shrinking)", len(rows), sum(r["completion_tokens"] for r in out),
-                    wall))
+    results.append(("iterdeploy (batched, KV cache, shrinking, fused Llama forward)", len(rows),
+                    sum(r["completion_tokens"] for r in out), wall))
+    fast = decoding.fast_llama.supports
+    decoding.fast_llama.supports = lambda m: False
+    try:
+        start = time.perf_counter()
+        slow = decoding.generate(model, tok, prompts, cfg)
+        wall = time.perf_counter() - start
+    finally:
+        decoding.fast_llama.supports = fast
+    same = sum(a["completion"] == b["completion"] for a, b in zip(out, slow))
+    results.append((f"iterdeploy, transformers forward (same samples: {same}/{len(out)})", len(rows),
+                    sum(r["completion_tokens"] for r in slow), wall))
 
     torch.manual_seed(args.seed)
     subset = list(range(len(rows)))[::max(1, len(rows) // args.loop_rows)]  # spread over all prompt lengths
@@ -137,18 +151,20 @@ def main(argv: list[str] | None = None) -> int:
             tokens += generated_tokens(y, set(stops), pad)
     results.append(("generate, batched (length-sorted, left-padded)", len(rows), tokens, time.perf_counter() - start))
 
-    loop_rate = results[1][2] / results[1][3]
+    loop_rate = results[2][2] / results[2][3]
+    batched_rate = results[3][2] / results[3][3]
     params = sum(p.numel() for p in model.parameters())
     print(f"model: {folder if args.model else 'random embedded (default config)'}, {params:,} parameters; "
           f"{len(prompts)} prompts ({args.domains}; sizes {args.sizes}) x k={args.k}, "
           f"max_new_tokens={args.max_new_tokens}, "
           f"batch {args.batch_size}, {args.threads} thread(s), torch {torch.__version__}")
     print()
-    print("| method | rows | generated tokens | seconds | tokens/s | vs one at a time |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("| method | rows | generated tokens | seconds | tokens/s | vs one at a time | vs batched generate |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for name, n, tokens, wall in results:
         rate = tokens / wall
-        print(f"| {name} | {n} | {tokens} | {wall:.2f} | {rate:,.0f} | {rate / loop_rate:.1f}x |")
+        print(f"| {name} | {n} | {tokens} | {wall:.2f} | {rate:,.0f} | {rate / loop_rate:.1f}x | "
+              f"{rate / batched_rate:.1f}x |")
     return 0
 
 

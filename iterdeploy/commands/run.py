@@ -115,12 +115,13 @@ def run(args: argparse.Namespace) -> int:
             _say(f"removed {leftover.relative_to(root)} (left by an interrupted stage)")
     pin_taskset(Context(root=root, params=params, log=_say), exe, args.repin)
     targets = expand_targets(args.targets, params)
+    # Targets always name the loop's stages (dvc.yaml): a bare `dvc repro` would also run pretrain/dvc.yaml.
     cmd = [exe, "repro", *(["--dry"] if args.dry else [])]
     if args.force:
-        cmd += ["--force", "--single-item", *targets] if targets else ["--force"]
+        cmd += ["--force", "--single-item", *targets] if targets else ["--force", "dvc.yaml"]
         _say(f"dvc repro, forcing {', '.join(targets) if targets else 'every stage'}")
     else:
-        cmd += targets
+        cmd += targets or ["dvc.yaml"]
         _say(f"dvc repro ({params.generations} generations; stages whose inputs are unchanged are skipped)")
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=root, env=dvc.dvc_env())
@@ -129,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.dry:
         return 0
-    st = dvc.status([], cwd=root, dvc=exe)
+    st = dvc.status(["dvc.yaml"], cwd=root, dvc=exe)
     _say(f"finished in {time.perf_counter() - t0:.0f}s; dvc status: " + ("clean" if not st else json.dumps(st)))
     print(summary_table(root, params), flush=True)
     return 0 if not st else 2

@@ -4,7 +4,9 @@ Design:
 - jobs are (prompt, sample index) rows, sorted by prompt length so a batch pads little;
   the K rows of one prompt sit together, so each distinct prompt is prefilled once and
   its KV cache copied to its rows;
-- the KV cache grows into preallocated buffers (kvcache.py), not by concatenation;
+- Llama-architecture models (the embedded one, SmolLM2, ...) run a fused decode-only forward
+  (fast_llama.py); others run transformers' forward with a cache that grows into preallocated
+  buffers (kvcache.py), not by concatenation;
 - left padding with an attention mask and explicit position ids (so RoPE models see
   the right positions); the prefill computes logits for the last position only;
 - each step feeds one token per row through the cache; rows that stop (eos, or the
@@ -21,6 +23,7 @@ import time
 import torch
 from tqdm.auto import tqdm
 
+from iterdeploy.model import fast_llama
 from iterdeploy.model.data import pad_id_of
 from iterdeploy.model.kvcache import growing_cache
 from iterdeploy.model.sampling_config import SamplingConfig, row_seed
@@ -46,11 +49,40 @@ def choose_tokens(logits: torch.Tensor, rngs: list[random.Random], cfg: Sampling
     return torch.searchsorted(cdf, u).squeeze(-1).clamp_(max=probs.shape[-1] - 1)
 
 
+class _TransformersForward:
+    """transformers' own forward with a growing KV cache: for every model the fast path does not cover."""
+
+    def __init__(self, model):
+        self.model = model
+        self.cache = None
+
+    def prefill(self, ids: torch.Tensor, attention: torch.Tensor, extra: int) -> torch.Tensor:
+        self.cache = growing_cache(self.model, extra)
+        positions = (attention.cumsum(-1) - 1).clamp(min=0)
+        out = self.model(input_ids=ids, attention_mask=attention, position_ids=positions, cache=self.cache,
+                         use_cache=True, logits_to_keep=1)
+        self.cache = out.cache
+        return out.logits[:, -1, :]
+
+    def step(self, tokens: torch.Tensor, positions: torch.Tensor, attention: torch.Tensor) -> torch.Tensor:
+        out = self.model(input_ids=tokens[:, None], attention_mask=attention, position_ids=positions[:, None],
+                         cache=self.cache, use_cache=True)
+        self.cache = out.cache
+        return out.logits[:, -1, :]
+
+    def select(self, rows: torch.Tensor) -> None:
+        self.cache.batch_select_indices(rows)
+
+
+def forward_for(model):
+    """The forward pass decoding runs: the fast Llama path where it reproduces the model, else transformers'."""
+    return fast_llama.FastLlama(model) if fast_llama.supports(model) else _TransformersForward(model)
+
+
 @torch.no_grad()
-def decode_batch(model, prompt_ids: list[list[int]], rows: list[int], seeds: list[int], cfg: SamplingConfig,
-                 stop_ids: list[int], pad_id: int) -> list[tuple[list[int], str]]:
+def decode_batch(forward, prompt_ids: list[list[int]], rows: list[int], seeds: list[int], cfg: SamplingConfig,
+                 stop_ids: list[int], pad_id: int, device: torch.device) -> list[tuple[list[int], str]]:
     """Generate for `rows` (indices into prompt_ids, repeats allowed); (token ids, finish reason) per row."""
-    device = next(model.parameters()).device
     distinct = list(dict.fromkeys(rows))
     width = max(len(prompt_ids[p]) for p in distinct)
     ids = torch.full((len(distinct), width), pad_id, dtype=torch.long)
@@ -60,17 +92,13 @@ def decode_batch(model, prompt_ids: list[list[int]], rows: list[int], seeds: lis
         ids[i, width - n:] = torch.tensor(prompt_ids[p])
         mask[i, width - n:] = 1
     ids, mask = ids.to(device), mask.to(device)
-    positions = (mask.cumsum(-1) - 1).clamp(min=0)
-    cache = growing_cache(model, cfg.max_new_tokens)
-    out = model(input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=cache, use_cache=True,
-                logits_to_keep=1)
+    logits = forward.prefill(ids, mask, cfg.max_new_tokens)
     # Copy each prompt's cache and logits to its K rows.
     where = {p: i for i, p in enumerate(distinct)}
     expand = torch.tensor([where[p] for p in rows], device=device)
-    cache = out.past_key_values
-    cache.batch_select_indices(expand)
-    logits, mask = out.logits[:, -1, :][expand], mask[expand]
-    next_pos = mask.sum(-1, keepdim=True)
+    forward.select(expand)
+    logits, mask = logits[expand], mask[expand]
+    next_pos = mask.sum(-1)
     # One mask for the whole run, sliced per step (new tokens are always attended to).
     mask = torch.cat([mask, mask.new_ones((len(rows), cfg.max_new_tokens))], dim=-1)
     rngs = [random.Random(s) for s in seeds]
@@ -96,14 +124,12 @@ def decode_batch(model, prompt_ids: list[list[int]], rows: list[int], seeds: lis
         # an eighth of the batch has finished.
         if len(active) - len(keep) >= max(1, len(active) // 8):
             idx = torch.tensor(keep, device=device)
-            cache.batch_select_indices(idx)
+            forward.select(idx)
             mask, next_pos, chosen = mask[idx], next_pos[idx], chosen[idx]
             rngs = [rngs[j] for j in keep]
             active = [active[j] for j in keep]
         width += 1
-        out = model(input_ids=chosen.unsqueeze(-1), attention_mask=mask[:, :width], position_ids=next_pos,
-                    past_key_values=cache, use_cache=True)
-        cache, logits = out.past_key_values, out.logits[:, -1, :]
+        logits = forward.step(chosen, next_pos, mask[:, :width])
         next_pos = next_pos + 1
     return list(zip(tokens, finish))
 
@@ -113,6 +139,8 @@ def generate(model, tokenizer, prompts: list[tuple[str, str]], cfg: SamplingConf
     """Rows (task_id, sample_index, completion, prompt_tokens, completion_tokens, finish_reason) of an
     in-memory model, ordered by (prompt, sample index); `sampling.sample` is the entry point for model folders."""
     model.eval()
+    forward = forward_for(model)
+    device = next(model.parameters()).device
     prompt_ids = [encode_prompt(tokenizer, p) for _, p in prompts]
     stop_ids = stop_token_ids(tokenizer, getattr(model, "generation_config", None))
     pad_id = pad_id_of(tokenizer)
@@ -125,7 +153,7 @@ def generate(model, tokenizer, prompts: list[tuple[str, str]], cfg: SamplingConf
         for b in range(0, len(jobs), cfg.batch_size):
             batch = jobs[b:b + cfg.batch_size]
             seeds = [row_seed(cfg.seed, prompts[p][0], s) for p, s in batch]
-            outs = decode_batch(model, prompt_ids, [p for p, _ in batch], seeds, cfg, stop_ids, pad_id)
+            outs = decode_batch(forward, prompt_ids, [p for p, _ in batch], seeds, cfg, stop_ids, pad_id, device)
             for job, out in zip(batch, outs):
                 results[job] = out
                 generated += len(out[0])

@@ -52,8 +52,6 @@ class Artifact:
     """The params.yaml keys it reads (dotted), by generation."""
     metrics: Callable[[Layout, int], tuple[str, ...]] = lambda lay, g: ()
     plots: Callable[[Layout, int], tuple[str, ...]] = lambda lay, g: ()
-    sources: Callable[[LoopParams, int], tuple[str, ...]] = lambda params, g: ()
-    """Files it reads that no stage makes (the base model folder), by path: DVC dependencies too."""
 
 
 RUN = ("runtime", "model")
@@ -95,10 +93,11 @@ ARTIFACTS: tuple[Artifact, ...] = (
         frozenset({"pytorch", "huggingface"}), 0,
         outs=lambda lay, g: (lay.checkpoint(g),),
         inputs=_checkpoint_inputs,
-        params=lambda g: ("model",) if g == 0 else RUN + ("training",),
-        # The base folder (in the project or anywhere on disk) is a DVC dependency of generation 0 only:
-        # every later stage reads it through generation 0's reference, which holds its hash.
-        sources=lambda params, g: (params.model.path,) if g == 0 else ()),
+        # Generation 0 depends on the base folder through params (model.path and the model.sha256 it must
+        # hash to), not as a DVC dependency: the base may live anywhere on disk, and the pre-training
+        # pipeline that writes the shipped one must never become an upstream stage of the loop. Every stage
+        # that loads the base checks its hash against generation 0's reference.
+        params=lambda g: ("model",) if g == 0 else RUN + ("training",)),
     Artifact(
         "evaluation", stages.evaluation,
         "Held-out test tasks: solved tasks per domain (greedy) and pass@k, the longest valid plan "
@@ -145,9 +144,9 @@ class Stage:
         return f"iterdeploy stage {self.artifact.name} --gen {self.gen}"
 
 
-def _stage(params: LoopParams, lay: Layout, artifact: Artifact, gen: int) -> Stage:
+def _stage(lay: Layout, artifact: Artifact, gen: int) -> Stage:
     refs = artifact.inputs(gen)
-    deps, upstream = list(artifact.sources(params, gen)), []
+    deps, upstream = [], []
     for name, g in refs:
         if name == TASKSET:
             deps.append(str(lay.tasks))
@@ -165,7 +164,7 @@ def pipeline(params: LoopParams) -> list[Stage]:
     lay = Layout.of(params)
     out = []
     for gen in [0] + params.gens:
-        out += [_stage(params, lay, a, gen) for a in ARTIFACTS if a.first_gen <= gen]
+        out += [_stage(lay, a, gen) for a in ARTIFACTS if a.first_gen <= gen]
     return out
 
 
@@ -194,10 +193,7 @@ def verify_inputs(ctx: Context, stage: Stage) -> list[str]:
     lock = dvc.read_lock(ctx.root)
     made = producers(ctx.params)
     unchecked = []
-    sources = set(stage.artifact.sources(ctx.params, stage.gen))
     for path in stage.deps:
-        if path in sources:  # checked by the stage itself (the base model: by its sha256)
-            continue
         if path == str(ctx.layout.tasks):
             recorded = dvc.read_pin(ctx.root)
             if recorded.get("path") != ctx.layout.pinned_dir:
