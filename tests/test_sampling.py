@@ -124,3 +124,55 @@ def test_vllm_backend_refuses_what_it_cannot_run(embedded, tmp_path):
     if importlib.util.find_spec("vllm") is None:
         with pytest.raises(ConfigError, match="needs the vllm package"):
             sample(folder, prompts, SamplingConfig(backend="vllm"))
+
+
+@pytest.mark.parametrize("which", ["embedded", "chat"])
+def test_fast_forward_gives_the_models_own_logits(which, request):
+    """The fused forward with shared prompts reproduces the model's logits, prefill and every step."""
+    from iterdeploy.model import fast_llama
+
+    folder, prompts = request.getfixturevalue(which)
+    model, tok = load_model(folder)
+    assert fast_llama.supports(model)
+    ids = [encode_prompt(tok, p) for _, p in prompts[:3]]
+    width = max(map(len, ids))
+    x = torch.tensor([[tok.pad_token_id] * (width - len(i)) + i for i in ids])
+    mask = (torch.arange(width)[None, :] >= torch.tensor([width - len(i) for i in ids])[:, None]).long()
+    fast = fast_llama.FastLlama(model)
+    logits = fast.prefill(x, mask, extra=4)
+    rows = torch.tensor([0, 0, 1, 2, 2])  # two samples of prompt 0 and of prompt 2, one of prompt 1
+    fast.select(rows)
+    with torch.no_grad():
+        ref = model(input_ids=x, attention_mask=mask, position_ids=(mask.cumsum(-1) - 1).clamp(min=0)).logits[:, -1]
+    assert torch.allclose(logits, ref, atol=1e-4)
+    tokens = torch.tensor([5, 6, 7, 8, 9])
+    seqs, masks = x[rows], mask[rows]
+    for step in range(3):
+        positions = masks.sum(-1)
+        out = fast.step(tokens, positions)
+        seqs = torch.cat([seqs, tokens[:, None]], dim=-1)
+        masks = torch.cat([masks, torch.ones_like(tokens)[:, None]], dim=-1)
+        with torch.no_grad():
+            ref = model(input_ids=seqs, attention_mask=masks,
+                        position_ids=(masks.cumsum(-1) - 1).clamp(min=0)).logits[:, -1]
+        assert torch.allclose(out, ref, atol=1e-4), step
+        tokens = out.argmax(-1)
+        if step == 1:  # a row leaves the batch: the rest go on from the same state
+            keep = torch.tensor([0, 2, 3])
+            fast.select(keep)
+            tokens, seqs, masks = tokens[keep], seqs[keep], masks[keep]
+
+
+def test_transformers_forward_path_samples_the_same_plans(embedded, monkeypatch):
+    """Models the fused forward does not cover decode with transformers' forward: same samples."""
+    from iterdeploy.model import decoding, fast_llama
+
+    folder, prompts = embedded
+    model, tok = load_model(folder)
+    cfg = SamplingConfig(k=3, temperature=1.0, top_p=1.0, max_new_tokens=16, batch_size=4, seed=3)
+    fast = decoding.generate(model, tok, prompts, cfg)
+    monkeypatch.setattr(fast_llama, "supports", lambda m: False)
+    assert isinstance(decoding.forward_for(model), decoding._TransformersForward)
+    slow = decoding.generate(model, tok, prompts, cfg)
+    same = sum(a["completion"] == b["completion"] for a, b in zip(fast, slow))
+    assert same >= 0.9 * len(fast)  # float summation order may flip a near-tie

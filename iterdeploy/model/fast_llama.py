@@ -1,12 +1,13 @@
 """A decode-only forward pass for Llama-architecture models, for sampling on a CPU.
 
-The tiny embedded model needs about 2 MFLOP per token, so transformers' module machinery (masks
-rebuilt every step, a cache object per layer, dozens of small modules) costs far more than the
-arithmetic. This runs the same weights (read from the loaded LlamaForCausalLM, so the numbers are
-the model's own: same RMSNorm, rotary embedding, SwiGLU) with the query/key/value and gate/up
-projections fused into one matrix each and a preallocated key/value buffer per layer. Models that
-are not a plain Llama (biases, q/k norms, sliding windows, other activations) use transformers'
-forward instead (`supports`).
+The tiny embedded model needs about 2 MFLOP per token, so what costs is not arithmetic but
+transformers' module machinery (masks rebuilt every step, a cache object per layer) and, above
+all, reading the key/value cache every step. This runs the same weights (read from the loaded
+LlamaForCausalLM, so the numbers are the model's own: same RMSNorm, rotary embedding, SwiGLU) with
+the query/key/value and gate/up projections fused into one matrix each, and it keeps the prompt's
+keys and values once per prompt: the K samples of a task attend to one copy of their prompt (read
+once per step for all K) plus their own generated tokens. Models that are not a plain Llama
+(biases, q/k norms, sliding windows, other activations) use transformers' forward instead.
 """
 
 from __future__ import annotations
@@ -29,15 +30,19 @@ def supports(model) -> bool:
 
 
 class FastLlama:
-    """The forward pass of a LlamaForCausalLM over a batch of rows that share one key/value length."""
+    """The forward pass of a LlamaForCausalLM for rows that sample from shared prompts.
+
+    `prefill` reads the distinct prompts; the first `select` maps each row to its prompt (rows of one
+    prompt are consecutive); later `select`s drop finished rows; `step` feeds one token per row."""
 
     def __init__(self, model):
         c = model.config
-        self.model = model
         self.eps = c.rms_norm_eps
         self.heads = c.num_attention_heads
         self.kv_heads = getattr(c, "num_key_value_heads", None) or c.num_attention_heads
         self.head_dim = getattr(c, "head_dim", None) or c.hidden_size // c.num_attention_heads
+        self.group = self.heads // self.kv_heads
+        self.scale = self.head_dim ** -0.5
         self.embed = model.model.embed_tokens.weight
         self.rotary = model.model.rotary_emb
         self.layers = []
@@ -55,9 +60,14 @@ class FastLlama:
         self.lm_head = model.lm_head.weight.t().contiguous()
         self.q_width = self.heads * self.head_dim
         self.kv_width = self.kv_heads * self.head_dim
+        self.prompt_keys: list[torch.Tensor] = []
+        self.prompt_values: list[torch.Tensor] = []
+        self.prompt_bias = torch.zeros(0)
         self.keys: list[torch.Tensor] = []
         self.values: list[torch.Tensor] = []
-        self.length = 0
+        self.prompt_of: torch.Tensor | None = None
+        self.generated = 0
+        self.extra = 0
 
     def _rms(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         dtype = x.dtype
@@ -71,59 +81,98 @@ class FastLlama:
         rotated = torch.cat((-x[..., half:], x[..., :half]), dim=-1)
         return x * cos + rotated * sin
 
-    def _forward(self, ids: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Hidden states of the new tokens `ids` [B, T] at `positions` [B, T]; their keys and values are written
-        at columns length..length+T of the buffers; `mask` [B, 1, T, length+T] says what each may attend to."""
-        b, t = ids.shape
-        x = F.embedding(ids, self.embed)
-        cos, sin = self.rotary(x, positions)
-        cos, sin = cos.unsqueeze(1), sin.unsqueeze(1)
-        end = self.length + t
-        for i, (ln1, qkv_w, o_w, ln2, gu_w, down_w) in enumerate(self.layers):
-            h = self._rms(x, ln1)
-            qkv = h @ qkv_w
-            q = qkv[..., :self.q_width].view(b, t, self.heads, self.head_dim).transpose(1, 2)
-            k = qkv[..., self.q_width:self.q_width + self.kv_width].view(b, t, self.kv_heads, self.head_dim)
-            v = qkv[..., self.q_width + self.kv_width:].view(b, t, self.kv_heads, self.head_dim)
-            q = self._rotate(q, cos, sin)
-            self.keys[i][:, :, self.length:end] = self._rotate(k.transpose(1, 2), cos, sin)
-            self.values[i][:, :, self.length:end] = v.transpose(1, 2)
-            attn = F.scaled_dot_product_attention(q, self.keys[i][:, :, :end], self.values[i][:, :, :end],
-                                                  attn_mask=mask, enable_gqa=self.kv_heads != self.heads)
-            x = x + attn.transpose(1, 2).reshape(b, t, self.q_width) @ o_w
-            h = self._rms(x, ln2)
-            gate, up = (h @ gu_w).chunk(2, dim=-1)
-            x = x + (F.silu(gate) * up) @ down_w
-        self.length = end
-        return x
+    def _qkv(self, x: torch.Tensor, layer, cos, sin):
+        b, t, _ = x.shape
+        qkv = self._rms(x, layer[0]) @ layer[1]
+        q = qkv[..., :self.q_width].view(b, t, self.heads, self.head_dim).transpose(1, 2)
+        k = qkv[..., self.q_width:self.q_width + self.kv_width].view(b, t, self.kv_heads, self.head_dim)
+        v = qkv[..., self.q_width + self.kv_width:].view(b, t, self.kv_heads, self.head_dim).transpose(1, 2)
+        return self._rotate(q, cos, sin), self._rotate(k.transpose(1, 2), cos, sin), v
+
+    def _rest(self, x: torch.Tensor, attn: torch.Tensor, layer) -> torch.Tensor:
+        x = x + attn @ layer[2]
+        gate, up = (self._rms(x, layer[3]) @ layer[4]).chunk(2, dim=-1)
+        return x + (F.silu(gate) * up) @ layer[5]
 
     def _logits(self, x: torch.Tensor) -> torch.Tensor:
         return self._rms(x, self.norm) @ self.lm_head
 
     @torch.no_grad()
     def prefill(self, ids: torch.Tensor, attention: torch.Tensor, extra: int) -> torch.Tensor:
-        """Left-padded prompts `ids` [B, T] with their attention mask [B, T] (0 on padding); room for `extra`
-        more tokens. Returns the logits of each row's last position [B, vocab]."""
-        b, t = ids.shape
-        dtype = self.embed.dtype
-        self.keys = [ids.new_zeros((b, self.kv_heads, t + extra, self.head_dim), dtype=dtype) for _ in self.layers]
-        self.values = [torch.zeros_like(k) for k in self.keys]
-        self.length = 0
+        """Left-padded distinct prompts `ids` [P, T] with their attention mask [P, T] (0 on padding); room
+        for `extra` generated tokens per row. Returns the logits of each prompt's last position [P, vocab]."""
+        p, t = ids.shape
         positions = (attention.cumsum(-1) - 1).clamp(min=0)
         causal = torch.ones((t, t), dtype=torch.bool, device=ids.device).tril()
-        keys = attention.bool()[:, None, None, :]
         # A padding position may attend to itself, so that no row of the softmax is empty (no NaN anywhere).
-        mask = causal & (keys | torch.eye(t, dtype=torch.bool, device=ids.device))
-        x = self._forward(ids, positions, mask)
+        mask = causal & (attention.bool()[:, None, None, :] | torch.eye(t, dtype=torch.bool, device=ids.device))
+        x = F.embedding(ids, self.embed)
+        cos, sin = self.rotary(x, positions)
+        cos, sin = cos.unsqueeze(1), sin.unsqueeze(1)
+        self.prompt_keys, self.prompt_values = [], []
+        for layer in self.layers:
+            q, k, v = self._qkv(x, layer, cos, sin)
+            self.prompt_keys.append(k)
+            self.prompt_values.append(v)
+            attn = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=self.group > 1)
+            x = self._rest(x, attn.transpose(1, 2).reshape(p, t, self.q_width), layer)
+        bias = torch.zeros(attention.shape, dtype=x.dtype, device=ids.device)
+        self.prompt_bias = bias.masked_fill_(attention == 0, float("-inf"))
+        self.prompt_of, self.generated, self.extra = None, 0, extra
         return self._logits(x[:, -1])
 
-    @torch.no_grad()
-    def step(self, tokens: torch.Tensor, positions: torch.Tensor, attention: torch.Tensor) -> torch.Tensor:
-        """One new token per row [B] at `positions` [B]; `attention` [B, length+1] (1: attend). Next logits."""
-        mask = attention.bool()[:, None, None, :]
-        return self._logits(self._forward(tokens[:, None], positions[:, None], mask)[:, 0])
-
     def select(self, rows: torch.Tensor) -> None:
-        """Keep only these rows (in this order) of the key/value buffers."""
-        self.keys = [k.index_select(0, rows) for k in self.keys]
-        self.values = [v.index_select(0, rows) for v in self.values]
+        """The first call after `prefill`: row i samples from prompt rows[i]. Later calls: keep these rows."""
+        if self.prompt_of is None:
+            b = len(rows)
+            shape = (b, self.kv_heads, self.extra, self.head_dim)
+            dtype, device = self.prompt_keys[0].dtype, rows.device
+            self.keys = [torch.zeros(shape, dtype=dtype, device=device) for _ in self.layers]
+            self.values = [torch.zeros(shape, dtype=dtype, device=device) for _ in self.layers]
+            prompt_of = rows
+        else:
+            self.keys = [k.index_select(0, rows) for k in self.keys]
+            self.values = [v.index_select(0, rows) for v in self.values]
+            prompt_of = self.prompt_of[rows]
+        kept, prompt_of = torch.unique_consecutive(prompt_of, return_inverse=True)
+        if len(kept) < len(self.prompt_bias):  # prompts whose rows all finished are no longer read
+            self.prompt_keys = [k.index_select(0, kept) for k in self.prompt_keys]
+            self.prompt_values = [v.index_select(0, kept) for v in self.prompt_values]
+            self.prompt_bias = self.prompt_bias.index_select(0, kept)
+        self.prompt_of = prompt_of
+        counts = torch.bincount(prompt_of, minlength=len(kept))
+        self.slot = torch.arange(len(prompt_of), device=rows.device) - (counts.cumsum(0) - counts)[prompt_of]
+        self.width = int(counts.max())
+
+    def _attend(self, q: torch.Tensor, i: int) -> torch.Tensor:
+        """Attention of one new query per row [B, H, D] over its prompt (shared) and its own generated tokens."""
+        b = q.shape[0]
+        p, t = self.prompt_bias.shape
+        g = self.generated + 1
+        qh = q.view(b, self.kv_heads, self.group, self.head_dim)
+        grouped = q.new_zeros((p, self.width, self.kv_heads, self.group, self.head_dim))
+        grouped[self.prompt_of, self.slot] = qh
+        scores_p = torch.einsum("pchrd,phtd->pchrt", grouped, self.prompt_keys[i])[self.prompt_of, self.slot]
+        scores_p = scores_p + self.prompt_bias[self.prompt_of][:, None, None, :]
+        scores_g = torch.einsum("bhrd,bhtd->bhrt", qh, self.keys[i][:, :, :g])
+        probs = torch.softmax(torch.cat([scores_p, scores_g], dim=-1) * self.scale, dim=-1)
+        spread = probs.new_zeros((p, self.width, self.kv_heads, self.group, t))
+        spread[self.prompt_of, self.slot] = probs[..., :t]
+        out = torch.einsum("pchrt,phtd->pchrd", spread, self.prompt_values[i])[self.prompt_of, self.slot]
+        out = out + torch.einsum("bhrt,bhtd->bhrd", probs[..., t:], self.values[i][:, :, :g])
+        return out.reshape(b, self.q_width)
+
+    @torch.no_grad()
+    def step(self, tokens: torch.Tensor, positions: torch.Tensor, attention: torch.Tensor | None = None) -> torch.Tensor:
+        """One new token per row [B] at `positions` [B]; the next logits [B, vocab]. (`attention` is implied
+        by the prompts' padding and is ignored.)"""
+        x = F.embedding(tokens[:, None], self.embed)
+        cos, sin = self.rotary(x, positions[:, None])
+        cos, sin = cos.unsqueeze(1), sin.unsqueeze(1)
+        for i, layer in enumerate(self.layers):
+            q, k, v = self._qkv(x, layer, cos, sin)
+            self.keys[i][:, :, self.generated] = k[:, :, 0]
+            self.values[i][:, :, self.generated] = v[:, :, 0]
+            x = self._rest(x, self._attend(q[:, :, 0], i)[:, None], layer)
+        self.generated += 1
+        return self._logits(x[:, 0])
