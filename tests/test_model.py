@@ -135,3 +135,36 @@ def test_any_local_chat_model_folder_loads(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ConfigError, match="not a model folder"):
         load_model(tmp_path / "empty")
+
+
+def test_broken_model_folders_are_one_line_errors(tmp_path):
+    """A corrupt, pickled or incomplete folder never reaches a library traceback."""
+    import shutil
+
+    good = build_tiny_embedded_base(tmp_path / "good")
+    cases = {}
+    cases["corrupt weights"] = tmp_path / "corrupt"
+    shutil.copytree(good, cases["corrupt weights"])
+    (cases["corrupt weights"] / "model.safetensors").write_bytes(b"\x00" * 64)
+    cases["pickled weights"] = tmp_path / "pickled"
+    shutil.copytree(good, cases["pickled weights"])
+    (cases["pickled weights"] / "pytorch_model.bin").write_bytes(b"not even a pickle")
+    cases["no tokenizer"] = tmp_path / "notok"
+    shutil.copytree(good, cases["no tokenizer"])
+    for f in ("tokenizer.json", "tokenizer_config.json"):
+        (cases["no tokenizer"] / f).unlink()
+    cases["junk config"] = tmp_path / "junkconfig"
+    shutil.copytree(good, cases["junk config"])
+    (cases["junk config"] / "config.json").write_text("{not json")
+    cases["adapter without weights"] = tmp_path / "adapter"
+    cases["adapter without weights"].mkdir()
+    (cases["adapter without weights"] / "adapter_config.json").write_text(
+        json.dumps({"base_model_name_or_path": str(good)}))
+    messages = {"corrupt weights": "cannot load the model", "pickled weights": "pickled weights",
+                "no tokenizer": "no tokenizer here", "junk config": "cannot load the model",
+                "adapter without weights": "adapter folder without adapter_model.safetensors"}
+    for name, folder in cases.items():
+        with pytest.raises(ConfigError) as exc:
+            load_model(folder)
+        text = str(exc.value)
+        assert messages[name] in text and str(folder) in text and "\n" not in text, (name, text)

@@ -26,7 +26,7 @@ from iterdeploy.config import option, to_dict
 from iterdeploy.errors import ConfigError
 from iterdeploy.model.card import dataset_hash, model_ref, write_model_card
 from iterdeploy.model.data import CompletionCollator, pad_id_of, tokenize_examples
-from iterdeploy.model.loading import ADAPTER_CONFIG, adapter_base, is_adapter, load_base, load_tokenizer
+from iterdeploy.model.loading import ADAPTER_CONFIG, adapter_base, is_adapter, load_adapter, load_base, load_tokenizer
 from iterdeploy.model.runtime import Runtime
 from iterdeploy.model.tokenizer import save_tokenizer
 
@@ -194,7 +194,7 @@ def initial_model(base_dir: Path, init_from: Path | None, cfg: TrainConfig, devi
     lora + full folder: new adapter on that folder (it becomes the base). full + adapter: merged, then trained.
     full + full folder (or none): train those weights.
     """
-    from peft import PeftModel, get_peft_model
+    from peft import get_peft_model
 
     dtype = torch.float32  # trainable weights stay float32; bf16 mixed precision comes from the Trainer
     start = init_from if init_from is not None else base_dir
@@ -203,8 +203,8 @@ def initial_model(base_dir: Path, init_from: Path | None, cfg: TrainConfig, devi
     if init_from is not None and is_adapter(init_from):
         base = load_base(base_dir, device, dtype)
         if cfg.method == "lora":
-            return PeftModel.from_pretrained(base, str(init_from), is_trainable=True), tokenizer, base_dir
-        return PeftModel.from_pretrained(base, str(init_from)).merge_and_unload(), tokenizer, None
+            return load_adapter(base, init_from, trainable=True), tokenizer, base_dir
+        return load_adapter(base, init_from).merge_and_unload(), tokenizer, None
     model = load_base(start, device, dtype)
     if cfg.method == "lora":
         return get_peft_model(model, _lora_config(cfg)), tokenizer, start
