@@ -172,7 +172,7 @@ def test_missing_or_malformed_artifacts_name_the_file(run_root: Path, tmp_path: 
     assert "\n" not in str(exc.value)
     assert not (tmp_path / "out" / "summary.json").exists()
     evaluation.write_bytes(b"not parquet")
-    with pytest.raises(IterdeployError, match=r"gen_001/evaluation\.parquet: not a readable Parquet file"):
+    with pytest.raises(IterdeployError, match=r"gen_001/evaluation\.parquet: evaluation results of generation 1 is not a readable Parquet file"):
         write_report(run_root, tmp_path / "out")
     evaluation.write_bytes(good)
     curated = run_root / "runs" / "gen_002" / "curated_dataset.parquet"
@@ -262,3 +262,23 @@ def test_experiments_table_takes_the_newest_commit_with_experiments():
     assert totals[totals["run"] == "filter-none"]["solved"].tolist() == [2, 1]
     with pytest.raises(IterdeployError, match="no experiment"):
         experiments_table([{"rev": "workspace", "data": {"metrics": {}}, "experiments": []}])
+
+
+def test_a_forged_file_is_refused_and_an_unrecorded_one_said_so(run_root: Path, tmp_path: Path):
+    """The report checks what it reads against dvc.lock: a forged evaluation (all solved) is refused."""
+    from iterdeploy.pipeline import dvc
+    from iterdeploy.pipeline.layout import Layout as L
+    from iterdeploy.pipeline.params import load_params as lp
+
+    lay = L.of(lp(run_root / "params.yaml"))
+    data = write_report(run_root, tmp_path / "plain")
+    assert data["unverified"] and "no record in dvc.lock" in (tmp_path / "plain" / "summary.md").read_text()
+    outs = [{"path": p, "md5": dvc.md5(run_root / p)} for g in (0, 1, 2) for p in (lay.evaluation(g),)]
+    outs += [{"path": p, "md5": dvc.md5(run_root / p)} for g in (1, 2) for p in (lay.curated(g), lay.validated(g))]
+    (run_root / "dvc.lock").write_text(yaml.safe_dump({"schema": "2.0", "stages": {"all": {"outs": outs}}}))
+    data = write_report(run_root, tmp_path / "checked")
+    assert data["unverified"] == [] and "checked against the md5" in (tmp_path / "checked" / "summary.md").read_text()
+    forged = pd.read_parquet(run_root / lay.evaluation(1)).assign(valid=True)
+    forged.to_parquet(run_root / lay.evaluation(1))
+    with pytest.raises(IterdeployError, match="differs from what dvc.lock records"):
+        write_report(run_root, tmp_path / "forged")

@@ -71,6 +71,12 @@ def summary_markdown(data: dict, figures: tuple[str, ...]) -> str:
     heatmap, solved, lengths, curated = figures
     pending = f" Configured but not evaluated yet: {', '.join(gen_name(g) for g in data['pending'])}." \
         if data["pending"] else ""
+    unverified = data.get("unverified") or []
+    if unverified:
+        pending += (f" {len(unverified)} of the files read have no record in dvc.lock, so they are not checked "
+                    "against it (a run outside DVC).")
+    else:
+        pending += " Every file read was checked against the md5 dvc.lock records."
     return "\n".join([
         "# Iterative deployment report",
         "",

@@ -21,14 +21,15 @@ Output is byte-stable (no timestamps), so the same artifacts give the same repor
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from iterdeploy import evaluation as evalmetrics
-from iterdeploy.artifacts import write_bytes, write_json, write_text
+from iterdeploy.artifacts import read_parquet, write_bytes, write_json, write_text
 from iterdeploy.errors import IterdeployError
+from iterdeploy.pipeline import dvc
 from iterdeploy.pipeline.layout import Layout, gen_name
 from iterdeploy.pipeline.params import PARAMS_FILE, Paths, load_params
 from iterdeploy.report import plots
@@ -53,6 +54,10 @@ class Run:
     """Evaluated generations (metrics.json present), ascending; always starts with 0."""
     pending: list[int]
     """Configured generations not evaluated yet."""
+    recorded: dict[str, str]
+    """Output path -> md5 that dvc.lock records (every file the report reads is checked against it)."""
+    unverified: list[str] = field(default_factory=list)
+    """Files read that dvc.lock has no record of (a run outside DVC): reported as such, not refused."""
 
 
 def open_run(root: str | Path, params_file: str = PARAMS_FILE) -> Run:
@@ -73,23 +78,32 @@ def open_run(root: str | Path, params_file: str = PARAMS_FILE) -> Run:
     if 0 not in done:
         raise IterdeployError("missing: generation 0 has not been evaluated, nothing to report",
                               root / layout.metrics(0))
-    return Run(root, layout, done, [g for g in candidates if g not in done])
+    lock = dvc.read_lock(root)
+    recorded = {path: md5 for stage in lock for path, md5 in dvc.locked_outs(lock, stage).items() if md5}
+    return Run(root, layout, done, [g for g in candidates if g not in done], recorded)
+
+
+def _verified(run: Run, path: Path) -> None:
+    """Refuse a file that differs from what dvc.lock records (forged or swapped behind DVC's back)."""
+    rel = path.relative_to(run.root).as_posix()
+    expected = run.recorded.get(rel)
+    if expected is None:
+        if rel not in run.unverified:
+            run.unverified.append(rel)
+        return
+    actual = dvc.md5(path)
+    if actual != expected:
+        raise IterdeployError(f"differs from what dvc.lock records (md5 {actual[:12]} vs {expected[:12]}): it was "
+                              "changed outside the pipeline; `iterdeploy run` restores or re-makes it", path)
 
 
 def _as_run(run: Run | str | Path) -> Run:
     return run if isinstance(run, Run) else open_run(run)
 
 
-def _read_parquet(path: Path, columns: tuple[str, ...], what: str) -> pd.DataFrame:
-    if not path.is_file():
-        raise IterdeployError(f"missing {what}", path)
-    try:
-        df = pd.read_parquet(path)
-    except Exception as exc:  # pyarrow raises many types for a damaged file; all mean the same here
-        raise IterdeployError(f"not a readable Parquet file ({type(exc).__name__}: {exc})", path) from None
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise IterdeployError(f"{what} lacks column(s) {', '.join(missing)}", path)
+def _read(run: Run, path: Path, columns: tuple[str, ...], what: str) -> pd.DataFrame:
+    df = read_parquet(path, what, columns)
+    _verified(run, path)
     return df
 
 
@@ -115,7 +129,7 @@ def task_results(run: Run | str | Path) -> pd.DataFrame:
     frames = []
     for g in run.generations:
         path = run.root / run.layout.evaluation(g)
-        df = _read_parquet(path, EVALUATION_COLUMNS, f"evaluation results of generation {g}")
+        df = _read(run, path, EVALUATION_COLUMNS, f"evaluation results of generation {g}")
         frames.append(_greedy_tasks(df, g, path))
     return pd.concat(frames, ignore_index=True)
 
@@ -127,7 +141,7 @@ def curated_rows(run: Run | str | Path) -> pd.DataFrame:
     frames = [pd.DataFrame({"generation": pd.Series([], dtype="int64"), "task_id": pd.Series([], dtype=str),
                             "origin_generation": pd.Series([], dtype="Int64")})]
     for g in (g for g in run.generations if g > 0):
-        df = _read_parquet(run.root / run.layout.curated(g), CURATED_COLUMNS, f"curated dataset of generation {g}")
+        df = _read(run, run.root / run.layout.curated(g), CURATED_COLUMNS, f"curated dataset of generation {g}")
         origin = df["origin_generation"] if "origin_generation" in df.columns else pd.NA
         frames.append(pd.DataFrame({"generation": g, "task_id": df["task_id"].astype(str),
                                     "origin_generation": origin}).astype({"origin_generation": "Int64"}))
@@ -141,7 +155,7 @@ def deployment_rows(run: Run | str | Path) -> pd.DataFrame:
     frames = [pd.DataFrame({"generation": pd.Series([], dtype="int64"), "task_id": pd.Series([], dtype=str),
                             "valid": pd.Series([], dtype=bool), "plan_length": pd.Series([], dtype="Int64")})]
     for g in (g for g in run.generations if g > 0):
-        df = _read_parquet(run.root / run.layout.validated(g), DEPLOYMENT_COLUMNS, f"validated plans of generation {g}")
+        df = _read(run, run.root / run.layout.validated(g), DEPLOYMENT_COLUMNS, f"validated plans of generation {g}")
         frames.append(pd.DataFrame({"generation": g, "task_id": df["task_id"].astype(str),
                                     "valid": df["valid"].fillna(False).astype(bool),
                                     "plan_length": df["plan_length"].astype("Int64")}))
@@ -239,6 +253,7 @@ def summary(run: Run, results: pd.DataFrame, curated: pd.DataFrame, deployed: pd
     return {
         "generations": run.generations,
         "pending": run.pending,
+        "unverified": sorted(run.unverified),
         "domains": [d for d in solved.index if d != TOTAL],
         "tasks": {d: int(n) for d, n in counts.items()},
         "solved": {d: _by_gen(solved.loc[d]) for d in solved.index},
