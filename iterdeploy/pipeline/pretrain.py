@@ -22,7 +22,7 @@ from iterdeploy.config import load, option, to_dict
 from iterdeploy.errors import ConfigError
 from iterdeploy.model.card import write_model_card
 from iterdeploy.model.embedded import EmbeddedModelConfig, new_embedded_model
-from iterdeploy.model.pretrain import LoopConfig, pretrain_loop
+from iterdeploy.model.pretrain_loop import LoopConfig, pretrain_loop
 from iterdeploy.model.runtime import Runtime
 from iterdeploy.model.stream import DomainRange, TaskStream
 from iterdeploy.model.tokenizer import build_tokenizer, save_tokenizer
