@@ -2,9 +2,9 @@
 
 The vocabulary is read off the domain files: one token per predicate, action,
 constant and domain name, a few structural words of the compact prompt format, and
-per-type object tokens `<type>1 .. <type>N` (the compact format renames every object
-to one of these, so the vocabulary stays small and covers any task up to N objects
-of a type). Built locally with `tokenizers` (WordLevel + whitespace split) and saved
+one pool of object tokens `object1 .. objectN` (the compact format renames every object,
+whatever its type, to one of these, so the vocabulary stays small, every name is trained
+by every domain, and it covers any task of up to N objects). Built locally with `tokenizers` (WordLevel + whitespace split) and saved
 so that `AutoTokenizer.from_pretrained(dir)` loads it with no custom code.
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from iterdeploy.errors import ConfigError
 from iterdeploy.planning import read_domain
-from iterdeploy.prompts.compact import ROOT_TYPE, STRUCTURAL, object_token
+from iterdeploy.prompts.compact import STRUCTURAL, object_token
 
 PAD, BOS, EOS, UNK = "<pad>", "<s>", "</s>", "<unk>"
 SPECIAL = (PAD, BOS, EOS, UNK)
@@ -39,19 +39,16 @@ def build_vocabulary(domains: list[str | Path], max_objects: int) -> list[str]:
     if max_objects < 1:
         raise ConfigError(f"max_objects must be >= 1, got {max_objects}")
     words: set[str] = set()
-    types: set[str] = {ROOT_TYPE}
     for d in domains:
         dom = read_domain(resolve_domain(d))
         words.add(dom.name)
         words.update(dom.predicates)
         words.update(dom.actions)
         words.update(dom.constants)
-        types.update(dom.supertypes)
-        types.update(dom.supertypes.values())
-    objects = [object_token(t, i) for t in sorted(types) for i in range(1, max_objects + 1)]
+    objects = [object_token(i) for i in range(1, max_objects + 1)]
     clash = sorted((words | set(STRUCTURAL) | set(SPECIAL)) & set(objects))
-    if clash or len(set(objects)) != len(objects):
-        raise ConfigError(f"domain words collide with object tokens: {', '.join(clash) or 'type names'}")
+    if clash:
+        raise ConfigError(f"domain words collide with object tokens: {', '.join(clash)}")
     words -= set(STRUCTURAL) | set(SPECIAL)
     return list(SPECIAL) + list(STRUCTURAL) + sorted(words) + objects
 

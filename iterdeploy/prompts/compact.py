@@ -5,10 +5,10 @@ The task's initial state and goal as a token stream, then the plan, e.g.
     blocksworld init clear object3 on-table object1 arm-empty on object3 object1 ... goal ... plan
     unstack object3 object1 ; putdown object3 ; ... end
 
-Objects are renamed to generic per-type tokens drawn by a seeded random choice from
-`<type>1 .. <type>N`, so the model cannot memorise names, every object token is trained
-even when training tasks are small, and `plan_from_completion` maps the plan back to the
-task's real names. Atoms are listed along their chains (`atom_order`): a tower top-down,
+Objects are renamed to generic tokens drawn by a seeded random choice from one pool
+`object1 .. objectN` (whatever their type), so the model cannot memorise names, every
+object token is trained by every domain even when training tasks are small, and
+`plan_from_completion` maps the plan back to the task's real names. Atoms are listed along their chains (`atom_order`): a tower top-down,
 a corridor from its start, so each fact a plan step needs sits next to the one before.
 The format owns its structural words; the embedded tokenizer's vocabulary is built from them.
 """
@@ -30,9 +30,9 @@ STRUCTURAL = (INIT, GOAL, PLAN, SEP, END, NOT)
 ROOT_TYPE = "object"
 
 
-def object_token(type_name: str, index: int) -> str:
-    """The generic name of the `index`-th object (1-based) of a type, e.g. 'car3'."""
-    return f"{type_name}{index}"
+def object_token(index: int) -> str:
+    """The `index`-th generic object name (1-based), e.g. 'object3'."""
+    return f"{ROOT_TYPE}{index}"
 
 
 _ROOT_OBJECT = re.compile(rf"{ROOT_TYPE}(\d+)\Z")
@@ -78,30 +78,26 @@ class CompactFormat:
         return cls(n, set(vocabulary))
 
     def names(self, task: Task, seed: int) -> dict[str, str]:
-        """Real object name -> generic token. Seeded by `seed` and the task's content, stable across calls."""
+        """Real object name -> generic name, all drawn from one pool `object1 .. objectN` whatever the type (so
+        every name is trained by every domain). Seeded by `seed` and the task's content, stable across calls."""
         key = f"{seed}\0{task.name}\0" + "\0".join(f"{o}:{t}" for o, t in sorted(task.problem.objects.items()))
         rng = random.Random(int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big"))
-        by_type: dict[str, list[str]] = {}
-        for obj in sorted(task.problem.objects):
-            by_type.setdefault(task.problem.objects[obj], []).append(obj)
-        names = {}
-        for type_name in sorted(by_type):
-            objs = by_type[type_name]
-            if len(objs) > self.max_objects:
-                raise ConfigError(f"task {task.name} has {len(objs)} objects of type {type_name!r}; "
-                                  f"format 'compact' has names for {self.max_objects}")
-            for obj, i in zip(objs, rng.sample(range(1, self.max_objects + 1), len(objs))):
-                names[obj] = object_token(type_name, i)
-        return names
+        objs = sorted(task.problem.objects, key=lambda o: (task.problem.objects[o], o))
+        if len(objs) > self.max_objects:
+            raise ConfigError(f"task {task.name} has {len(objs)} objects; format 'compact' has names for "
+                              f"{self.max_objects} (the model's max_objects)")
+        return {obj: object_token(i) for obj, i in zip(objs, rng.sample(range(1, self.max_objects + 1),
+                                                                                  len(objs)))}
 
     def ordered_state(self, task: Task, seed: int) -> tuple[list[Atom], list[Atom]]:
         """(initial state, goal) atoms in the order the prompt lists them, in real names: what a plan
         written in the prompt's own order (the naive reference plans of the pre-training stream) follows."""
         names = self.names(task, seed)
         objects = list(task.problem.objects) + list(task.domain.constants)
+        types = {**task.domain.constants, **task.problem.objects}
 
-        def key(obj: str) -> tuple[str, int]:
-            return _token_key(names.get(obj, obj))
+        def key(obj: str) -> tuple[str, int]:  # the type (never shown) and the generic number, not the real name
+            return types.get(obj, ""), _token_key(names.get(obj, obj))[1]
 
         goal = sorted(task.goal_pos) + sorted(task.goal_neg)
         init_rank = object_ranks(task.domain, task.init, objects, key)
