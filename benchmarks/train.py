@@ -31,7 +31,7 @@ def examples(tokenizer, n: int, sizes: list[int], seed: int) -> list[tuple[str, 
     rng = random.Random(seed)
     out = []
     for i in range(n):
-        domain = ("blocksworld", "ferry", "miconic", "spanner")[i % 4]
+        domain = ("blocksworld", "ferry", "spanner")[i % 3]
         gen = generate_task(domain, sizes[i % len(sizes)], rng)
         task = task_from_text(domain_text(domain), gen.problem)
         out.append((fmt.prompt(task, i), fmt.completion(task, list(gen.plan), i)))
@@ -70,14 +70,16 @@ def main(argv: list[str] | None = None) -> int:
 
     from peft import get_peft_model
 
-    from iterdeploy.model import EmbeddedModelConfig, TrainConfig, build_tokenizer
-    from iterdeploy.model.embedded import new_embedded_model
-    from iterdeploy.model.training import _lora_config, train_model
+    from iterdeploy.model.embedded import EmbeddedModelConfig, new_embedded_model
+    from iterdeploy.model.runtime import Runtime
+    from iterdeploy.model.tokenizer import build_tokenizer
+    from iterdeploy.model.training import TrainConfig, _lora_config, train_model
 
     ecfg = EmbeddedModelConfig()
     tok = build_tokenizer(list(ecfg.domains), ecfg.max_objects)
     data = examples(tok, args.examples, [int(s) for s in args.sizes.split(",")], 0)
-    base = dict(lr=1e-3, max_steps=args.steps, batch_size=args.batch_size, threads=args.threads, seed=0)
+    base = dict(lr=1e-3, max_steps=args.steps, batch_size=args.batch_size, seed=0)
+    runtime = Runtime(threads=args.threads)
     runs = [
         ("full, random batches", TrainConfig(method="full", group_by_length=False, **base), False),
         ("full, length-grouped batches", TrainConfig(method="full", group_by_length=True, **base), False),
@@ -94,12 +96,12 @@ def main(argv: list[str] | None = None) -> int:
             tokens, wall = plain_loop(model, tok, data, cfg)
             rows.append((name, cfg.max_steps, tokens, wall, None))
         else:
-            stats = train_model(model, tok, data, cfg, progress=False)
+            stats = train_model(model, tok, data, cfg, runtime, progress=False)
             rows.append((name, stats["steps"], stats["train_tokens"], stats["wall_time_s"],
                          stats["padding_fraction"]))
     params = sum(p.numel() for p in new_embedded_model(ecfg, tok).parameters())
     print(f"embedded model (default config), {params:,} parameters; {args.examples} compact examples of sizes "
-          f"{args.sizes} (4 domains); batch {args.batch_size}, {args.steps} steps, {args.threads} thread(s), "
+          f"{args.sizes} (3 domains); batch {args.batch_size}, {args.steps} steps, {args.threads} thread(s), "
           f"torch {torch.__version__}")
     print()
     print("| run | steps | tokens | seconds | tokens/s | s/step | padding |")

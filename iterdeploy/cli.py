@@ -12,6 +12,7 @@ import argparse
 import importlib
 import sys
 
+from iterdeploy import threads
 from iterdeploy.errors import IterdeployError
 
 COMMANDS = {
@@ -27,6 +28,8 @@ COMMANDS = {
     "report": "write the report folder (figures, summary.md, summary.json) from a run's artifacts",
 }
 """Subcommand -> its line in `iterdeploy --help`."""
+TORCH_COMMANDS = {"stage", "pretrain", "sample"}
+"""Subcommands that run torch: their OpenMP wait policy is chosen before torch loads (iterdeploy.threads)."""
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
@@ -48,6 +51,8 @@ def _chosen(argv: list[str]) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     chosen = _chosen(argv)
+    if chosen in TORCH_COMMANDS:
+        threads.choose_wait_policy()
     args = build_parser(chosen if chosen in COMMANDS else "").parse_args(argv)
     try:
         return int(args.func(args) or 0)
