@@ -13,6 +13,7 @@ from conftest import IPC_DOMAINS, IPC_ROOT
 from iterdeploy.errors import PDDLError
 from iterdeploy.planning import load_task, task_from_text, validate
 from iterdeploy.planning.pddl import read_domain, read_problem
+from iterdeploy.planning.taskcache import load_cached
 from iterdeploy.planning.sexpr import Source, parse_fast, parse_located
 
 
@@ -188,10 +189,10 @@ def test_task_cache_round_trip_and_corruption(tmp_path, ipc_root):
     problem = ipc_root / "ferry" / "training" / "easy" / "p05.pddl"
     cache = tmp_path / "cache"
     fresh = load_task(domain, problem)
-    first = load_task(domain, problem, cache_dir=cache)
+    first = load_cached(domain, problem, cache)
     entries = list(cache.iterdir())
     assert len(entries) == 1 and entries[0].suffix == ".pickle"
-    second = load_task(domain, problem, cache_dir=cache)
+    second = load_cached(domain, problem, cache)
     for task in (first, second):
         assert task.init == fresh.init and task.goal_pos == fresh.goal_pos
         assert task.problem.objects == fresh.problem.objects
@@ -199,12 +200,12 @@ def test_task_cache_round_trip_and_corruption(tmp_path, ipc_root):
     # the same content at another path reports that path
     copy = tmp_path / "copy.pddl"
     copy.write_bytes(problem.read_bytes())
-    assert load_task(domain, copy, cache_dir=cache).problem.path == str(copy)
+    assert load_cached(domain, copy, cache).problem.path == str(copy)
     # corrupt and foreign entries are ignored and replaced
     for junk in (b"not a pickle", pickle.dumps({"not": "a task"})):
         entries[0].write_bytes(junk)
-        assert load_task(domain, problem, cache_dir=cache).init == fresh.init
+        assert load_cached(domain, problem, cache).init == fresh.init
         assert pickle.loads(entries[0].read_bytes()).init == fresh.init
     assert [p.name for p in cache.iterdir()] == [entries[0].name]  # no temporary files left behind
     with pytest.raises(PDDLError, match="problem file not found"):
-        load_task(domain, tmp_path / "missing.pddl", cache_dir=cache)
+        load_cached(domain, tmp_path / "missing.pddl", cache)

@@ -10,6 +10,8 @@ tested against; this one exists because it is two orders of magnitude faster.
 from __future__ import annotations
 
 import gc
+import os
+import stat
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -17,7 +19,7 @@ from itertools import chain
 from operator import itemgetter
 from pathlib import Path
 
-from iterdeploy.errors import PDDLError
+from iterdeploy.errors import ConfigError, IterdeployError, PDDLError
 from iterdeploy.planning.sexpr import Source, parse_fast, parse_located
 
 ROOT_TYPE = "object"
@@ -89,21 +91,66 @@ class Problem:
     extra: dict[str, object] = field(default_factory=dict)
 
 
-def read_pddl_bytes(path: str | Path, kind: str) -> bytes:
-    """A PDDL file's bytes, or a PDDLError naming the file and why it cannot be read."""
-    path = Path(path)
+MAX_FILE_BYTES = 64 * 2**20
+"""Largest file the planning core reads (domain, problem, plan, batch); `ITERDEPLOY_MAX_FILE_BYTES`
+overrides it, and an explicit `max_bytes` (the CLI's --max-file-bytes) overrides both."""
+
+
+def max_file_bytes(max_bytes: int | None = None) -> int:
+    if max_bytes is not None:
+        return max_bytes
+    env = os.environ.get("ITERDEPLOY_MAX_FILE_BYTES", "").strip()
+    if not env:
+        return MAX_FILE_BYTES
+    if not (env.isascii() and env.isdigit()) or int(env) < 1:
+        raise ConfigError(f"ITERDEPLOY_MAX_FILE_BYTES must be a positive number of bytes, not {env[:40]!r}")
+    return int(env)
+
+
+def read_file_bytes(path: str | Path, kind: str, max_bytes: int | None = None,
+                    error: type[IterdeployError] = IterdeployError) -> bytes:
+    """The bytes of a regular file of at most `max_file_bytes(max_bytes)` bytes, or `error` naming
+    the file and why not. `kind` says what the file is for ("domain", "plan", ...)."""
+    limit = max_file_bytes(max_bytes)
     try:
-        return path.read_bytes()
+        # O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused below like any non-file.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
-        raise PDDLError(f"{kind} file not found", path) from None
-    except IsADirectoryError:
-        raise PDDLError(f"{kind} path is a directory, not a file", path) from None
+        raise error(f"{kind} file not found", path) from None
     except OSError as exc:
-        raise PDDLError(f"cannot read {kind} file: {exc.strerror}", path) from None
+        raise error(f"cannot read {kind} file: {exc.strerror or exc}", path) from None
+    except (ValueError, UnicodeError):  # a NUL byte or an unencodable character in the name
+        raise error(f"cannot read {kind} file: invalid file name", repr(str(path))[1:-1]) from None
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise error(f"{kind} path is a directory, not a file", path)
+        if not stat.S_ISREG(st.st_mode):
+            raise error(f"{kind} path is not a regular file (a pipe, device or socket is not read)", path)
+        if st.st_size > limit:
+            raise error(f"{kind} file is {st.st_size:,} bytes, over the limit of {limit:,} "
+                        "(ITERDEPLOY_MAX_FILE_BYTES or --max-file-bytes raise it)", path)
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            data = f.read(st.st_size + 1)
+            if len(data) > st.st_size:  # it grew since fstat: read on, up to the limit
+                data += f.read(limit + 1 - len(data))
+    except OSError as exc:
+        raise error(f"cannot read {kind} file: {exc.strerror or exc}", path) from None
+    finally:
+        os.close(fd)
+    if len(data) > limit:
+        raise error(f"{kind} file is over the limit of {limit:,} bytes "
+                    "(ITERDEPLOY_MAX_FILE_BYTES or --max-file-bytes raise it)", path)
+    return data
 
 
-def _read(path: str | Path, kind: str) -> str:
-    return read_pddl_bytes(path, kind).decode("utf-8", errors="replace")
+def read_pddl_bytes(path: str | Path, kind: str, max_bytes: int | None = None) -> bytes:
+    """A PDDL file's bytes, or a PDDLError naming the file and why it cannot be read."""
+    return read_file_bytes(path, kind, max_bytes, PDDLError)
+
+
+def _read(path: str | Path, kind: str, max_bytes: int | None = None) -> str:
+    return read_pddl_bytes(path, kind, max_bytes).decode("utf-8", errors="replace")
 
 
 @contextmanager
@@ -287,8 +334,8 @@ class _DomainReader:
         return out
 
 
-def read_domain(path: str | Path) -> Domain:
-    return _build(_read(path, "domain"), path, "domain", _domain_from)
+def read_domain(path: str | Path, max_bytes: int | None = None) -> Domain:
+    return _build(_read(path, "domain", max_bytes), path, "domain", _domain_from)
 
 
 def parse_domain(text: str, path: str | Path = "<domain>") -> Domain:
@@ -316,8 +363,8 @@ def _domain_from(src: Source, top: list) -> Domain:
                   reader.predicates, actions)
 
 
-def read_problem(path: str | Path, domain: Domain) -> Problem:
-    return _build(_read(path, "problem"), path, "problem", _problem_from, domain)
+def read_problem(path: str | Path, domain: Domain, max_bytes: int | None = None) -> Problem:
+    return _build(_read(path, "problem", max_bytes), path, "problem", _problem_from, domain)
 
 
 def parse_problem(text: str, domain: Domain, path: str | Path = "<problem>") -> Problem:

@@ -32,9 +32,11 @@ def cache_key(domain: bytes, problem: bytes) -> str:
     return h.hexdigest()
 
 
-def load_cached(domain_path: str | Path, problem_path: str | Path, cache_dir: str | Path) -> Task:
+def load_cached(domain_path: str | Path, problem_path: str | Path, cache_dir: str | Path,
+                max_bytes: int | None = None) -> Task:
     domain_path, problem_path = Path(domain_path), Path(problem_path)
-    domain_bytes, problem_bytes = read_pddl_bytes(domain_path, "domain"), read_pddl_bytes(problem_path, "problem")
+    domain_bytes = read_pddl_bytes(domain_path, "domain", max_bytes)
+    problem_bytes = read_pddl_bytes(problem_path, "problem", max_bytes)
     entry = Path(cache_dir) / f"{cache_key(domain_bytes, problem_bytes)}.pickle"
     task = _read_entry(entry)
     if task is not None:  # same content, perhaps at another path: report the paths asked for
