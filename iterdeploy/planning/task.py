@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from iterdeploy.planning.pddl import EQUALITY, Domain, Problem, parse_domain, parse_problem, read_pddl_bytes
+from iterdeploy.planning.text import excerpt
 
 Atom = tuple[str, ...]
 
@@ -170,7 +171,7 @@ class Task:
     def _compile(self, name: str, args: tuple[str, ...]) -> GroundAction | GroundingError:
         schema = self._schemas.get(name)
         if schema is None:
-            return GroundingError("unknown_action", f"unknown action {name!r}")
+            return GroundingError("unknown_action", f"unknown action {excerpt(name)}")
         if len(args) != len(schema.param_types):
             return GroundingError(
                 "wrong_arity", f"action {name} takes {len(schema.param_types)} arguments, not {len(args)}"
@@ -178,7 +179,7 @@ class Task:
         for i, (arg, admissible) in enumerate(zip(args, schema.param_types)):
             types = self.object_types.get(arg)
             if types is None:
-                return GroundingError("unknown_object", f"unknown object {arg!r} (argument {i + 1} of {name})")
+                return GroundingError("unknown_object", f"unknown object {excerpt(arg)} (argument {i + 1} of {name})")
             if types.isdisjoint(admissible):
                 want = "|".join(sorted(admissible))
                 return GroundingError(
