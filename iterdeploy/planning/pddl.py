@@ -15,6 +15,7 @@ import stat
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import repeat
 from operator import itemgetter
 from pathlib import Path
 
@@ -44,6 +45,8 @@ _REQUIREMENTS = frozenset(
 """PDDL 3.1's requirement keywords and unified-planning's extensions; anything else is a typo."""
 # Names as VAL's lexer reads them (already lower-cased); keywords of the grammar are not names.
 _NAME = re.compile(r"[a-z][a-z0-9_\-]*\Z")
+_NAMES = re.compile(r"(?:[a-z][a-z0-9_\-]*+(?: |\Z))*+")
+_VARIABLES = re.compile(r"(?:\?[a-z][a-z0-9_\-]*+(?: |\Z))*+")
 _KEYWORDS = frozenset("and or not imply forall exists when either define domain problem number".split())
 _VARIABLE = re.compile(r"\?[a-z][a-z0-9_\-]*\Z")
 
@@ -225,14 +228,15 @@ def _typed_list(src: Source, node: list, start: int, what: str, variables: bool 
     """Parse node[start:], e.g. `a b - t c - (either u v) d`, into [(a,(t,)), (b,(t,)), (c,(u,v)),
     (d,(object,))]. Names (or variables) are checked, and none may be declared twice."""
     out: list[tuple[str, tuple[str, ...]]] = []
-    pending: list[str] = []
-    seen: set[str] = set()
-    i = start
-    while i < len(node):
+    names: list[str] = []
+    typed = 0  # names[:typed] have their type
+    i, end = start, len(node)
+    while i < end:
         item = node[i]
         if item == "-":
-            if i + 1 >= len(node) or not pending:
-                raise src.error(f"'-' without {'a type' if pending else 'names before it'} in {what}", node)
+            if i + 1 >= end or typed == len(names):
+                raise src.error(f"'-' without {'a type' if typed < len(names) else 'names before it'} in {what}",
+                                node)
             t = node[i + 1]
             if isinstance(t, list):
                 if len(t) < 2 or t[0] != "either" or not all(isinstance(x, str) for x in t[1:]):
@@ -240,22 +244,34 @@ def _typed_list(src: Source, node: list, start: int, what: str, variables: bool 
                 types = tuple(t[1:])
             else:
                 types = (t,)
-            for type_name in types:
-                _check_name(src, type_name, f"type in {what}", node)
-            out.extend((name, types) for name in pending)
-            pending = []
+            if len(types) > 1 or not _NAME.match(types[0]) or types[0] in _KEYWORDS:
+                for type_name in types:
+                    _check_name(src, type_name, f"type in {what}", node)
+            out.extend(zip(names[typed:], repeat(types)))
+            typed = len(names)
             i += 2
-            continue
-        if isinstance(item, list):
+        elif isinstance(item, list):
             raise src.error(f"unexpected list in {what}", item)
-        _check_name(src, item, f"{'parameter' if variables else 'name'} in {what}", node, variables)
-        if item in seen:
-            raise src.error(f"{item} is declared twice in {what}", node)
-        seen.add(item)
-        pending.append(item)
-        i += 1
-    out.extend((name, (default,)) for name in pending)
+        else:
+            names.append(item)
+            i += 1
+    out.extend(zip(names[typed:], repeat((default,))))
+    _check_names(src, names, what, node, variables)
     return out
+
+
+def _check_names(src: Source, names: list[str], what: str, node, variables: bool) -> None:
+    """All of `names` valid and distinct: checked with one match over them all (objects can number
+    thousands); the culprit is looked for only when something is wrong."""
+    ok = (_VARIABLES if variables else _NAMES).fullmatch(" ".join(names)) is not None
+    if ok and len(set(names)) == len(names) and (variables or _KEYWORDS.isdisjoint(names)):
+        return
+    seen: set[str] = set()
+    for name in names:
+        _check_name(src, name, f"{'parameter' if variables else 'name'} in {what}", node, variables)
+        if name in seen:
+            raise src.error(f"{name} is declared twice in {what}", node)
+        seen.add(name)
 
 
 def _sections(src: Source, top: list, kind: str, allowed: set[str], repeatable: set[str] = frozenset()) -> dict:
@@ -311,7 +327,7 @@ def _literals(src: Source, node, where: str, parent: list, effect: bool = False,
             if effect and node is not top:
                 raise src.error(f"an 'and' inside an 'and' in {where} (PDDL effects are one (and ...) of "
                                 "literals)", node)
-            todo.extend((sub, node) for sub in reversed(node[1:]))
+            todo.extend(zip(node[:0:-1], repeat(node)))  # the children, last first: popped in order
         elif head == "not":
             atom = node[1] if len(node) == 2 else None
             if not isinstance(atom, list) or not atom or not isinstance(atom[0], str) or atom[0] in ("and", "not"):
@@ -339,6 +355,7 @@ class _DomainReader:
         self.requirements = _check_requirements(src, sections.get(":requirements"))
         self.supertypes = self._types(sections.get(":types"))
         self.known_types = {ROOT_TYPE} | set(self.supertypes) | set(self.supertypes.values())
+        self.closures = {t: type_closure(self.supertypes, t) for t in self.known_types}
         self.constants: dict[str, str] = {}
         if ":constants" in sections:
             node = sections[":constants"]
@@ -349,6 +366,7 @@ class _DomainReader:
                     raise src.error(f"constant {name} has the name of a type", node)
                 self._check_types(types, node)
                 self.constants[name] = types[0]
+        self.constant_closures = {c: [(t, self.closures[t])] for c, t in self.constants.items()}
         self.functions = self._functions(sections.get(":functions"))
         self.predicates: dict[str, tuple[tuple[str, ...], ...]] = {}
         for pred in sections.get(":predicates", [None])[1:]:
@@ -436,47 +454,44 @@ class _DomainReader:
         params = _typed_list(src, params_node, 0, f"parameters of {name}", variables=True)
         for _, types in params:
             self._check_types(types, params_node)
-        variables = dict(params)
-        pre = self._conjunction(fields.get(":precondition", []), f"precondition of {name}", node, variables, False)
-        eff = self._conjunction(fields.get(":effect", []), f"effect of {name}", node, variables, True)
+        # Each name an argument may be (a parameter, a constant) -> (type, closure) of each type it may have.
+        scope = dict(self.constant_closures)
+        scope.update((v, [(t, self.closures[t]) for t in types]) for v, types in params)
+        pre = self._conjunction(fields.get(":precondition", []), f"precondition of {name}", node, scope, False)
+        eff = self._conjunction(fields.get(":effect", []), f"effect of {name}", node, scope, True)
         if any(lit.predicate == EQUALITY for lit in eff):
             raise src.error(f"action {name}: equality cannot be an effect", node)
         return ActionSchema(name, tuple(params), tuple(pre), tuple(eff))
 
-    def _conjunction(self, node, where: str, parent: list, variables: dict, effect: bool) -> list[Literal]:
+    def _conjunction(self, node, where: str, parent: list, scope: dict, effect: bool) -> list[Literal]:
+        # An argument's type (every alternative of an `either`) must be one the predicate admits, or
+        # a subtype of one: VAL and unified-planning refuse the domain otherwise.
+        predicates = self.predicates
         out = []
         for atom, positive in _literals(self.src, node, where, parent, effect, self.functions):
             pred = atom[0]
             args = atom[1:]
-            for a in args:
-                if isinstance(a, list):
-                    raise self.src.error(f"nested term in {where}", atom)
-                if a.startswith("?") and a not in variables:
-                    raise self.src.error(f"undeclared variable {excerpt(a)} in {where}", atom)
-                if not a.startswith("?") and a not in self.constants:
-                    raise self.src.error(f"unknown constant {excerpt(a)} in {where}", atom)
-            if pred == EQUALITY:
-                if len(args) != 2:
-                    raise self.src.error(f"equality takes two arguments in {where}", atom)
-            elif pred not in self.predicates:
+            signature = predicates.get(pred)
+            if signature is None and pred != EQUALITY:
                 raise self.src.error(f"unknown predicate {excerpt(pred)} in {where}", atom)
-            elif len(args) != len(self.predicates[pred]):
-                raise self.src.error(
-                    f"predicate {pred} takes {len(self.predicates[pred])} arguments, not {len(args)}, in {where}", atom
-                )
-            else:
-                self._check_argument_types(atom, where, variables)
+            if len(args) != (2 if signature is None else len(signature)):
+                what = "equality" if signature is None else f"predicate {pred}"
+                raise self.src.error(f"{what} takes {2 if signature is None else len(signature)} arguments, "
+                                     f"not {len(args)}, in {where}", atom)
+            for i, a in enumerate(args):
+                closures = scope.get(a) if isinstance(a, str) else None
+                if closures is None:
+                    if isinstance(a, list):
+                        raise self.src.error(f"nested term in {where}", atom)
+                    unknown = "undeclared variable" if a.startswith("?") else "unknown constant"
+                    raise self.src.error(f"{unknown} {excerpt(a)} in {where}", atom)
+                if signature is not None:
+                    for t, closure in closures:
+                        if closure.isdisjoint(signature[i]):
+                            raise self.src.error(f"argument {i + 1} of {pred} must be of type "
+                                                 f"{'|'.join(signature[i])}, {a} is {t}, in {where}", atom)
             out.append(Literal(pred, tuple(args), positive))
         return out
-
-    def _check_argument_types(self, atom: list, where: str, variables: dict) -> None:
-        """Each argument's type (every alternative of an `either`) is one the predicate admits or a
-        subtype of one: VAL and unified-planning refuse the domain otherwise."""
-        for i, (a, admissible) in enumerate(zip(atom[1:], self.predicates[atom[0]]), start=1):
-            for t in variables[a] if a in variables else (self.constants[a],):
-                if type_closure(self.supertypes, t).isdisjoint(admissible):
-                    raise self.src.error(f"argument {i} of {atom[0]} must be of type {'|'.join(admissible)}, "
-                                         f"{a} is {t}, in {where}", atom)
 
 
 def read_domain(path: str | Path, max_bytes: int | None = None) -> Domain:
@@ -594,20 +609,25 @@ class _Typing:
     """Which objects (constants included) may fill an argument that admits given types."""
 
     def __init__(self, domain: Domain, objects: dict[str, str]):
-        self.by_type: dict[str, set[str]] = {}
-        closures: dict[str, frozenset[str]] = {}
+        of_type: dict[str, list[str]] = {}
         for name, t in objects.items():
-            if t not in closures:
-                closures[t] = domain.type_closure(t)
-            for ancestor in closures[t]:
-                self.by_type.setdefault(ancestor, set()).add(name)
-        self._cache: dict[tuple[str, ...], set[str]] = {}
+            of_type.setdefault(t, []).append(name)
+        self.by_type: dict[str, set[str]] = {}
+        for t, names in of_type.items():
+            for ancestor in domain.type_closure(t):
+                self.by_type.setdefault(ancestor, set()).update(names)
+        self._either: dict[tuple[str, ...], set[str]] = {}
 
     def admissible(self, types: tuple[str, ...]) -> set[str]:
-        hit = self._cache.get(types)
+        if len(types) == 1:
+            return self.by_type.get(types[0], _NOTHING)
+        hit = self._either.get(types)
         if hit is None:
-            hit = self._cache[types] = set().union(*(self.by_type.get(t, ()) for t in types))
+            hit = self._either[types] = set().union(*(self.by_type.get(t, ()) for t in types))
         return hit
+
+
+_NOTHING: frozenset[str] = frozenset()
 
 
 def _bulk_init(nodes: list, predicates: dict, typing: _Typing) -> set[tuple[str, ...]] | None:
