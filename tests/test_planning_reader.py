@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 import random
 
@@ -308,21 +309,71 @@ def test_task_cache_round_trip_and_corruption(tmp_path, ipc_root):
     fresh = load_task(domain, problem)
     first = load_cached(domain, problem, cache)
     entries = list(cache.iterdir())
-    assert len(entries) == 1 and entries[0].suffix == ".pickle"
+    assert len(entries) == 1 and entries[0].suffix == ".json"
+    assert json.loads(entries[0].read_text())["problem"]["name"] == fresh.problem.name
     second = load_cached(domain, problem, cache)
     for task in (first, second):
         assert task.init == fresh.init and task.goal_pos == fresh.goal_pos
-        assert task.problem.objects == fresh.problem.objects
+        assert task.problem.objects == fresh.problem.objects and task.domain == fresh.domain
         assert task.ground("board", ("car1", "loc1")) == fresh.ground("board", ("car1", "loc1"))
     # the same content at another path reports that path
     copy = tmp_path / "copy.pddl"
     copy.write_bytes(problem.read_bytes())
     assert load_cached(domain, copy, cache).problem.path == str(copy)
-    # corrupt and foreign entries are ignored and replaced
-    for junk in (b"not a pickle", pickle.dumps({"not": "a task"})):
-        entries[0].write_bytes(junk)
+    # corrupt, truncated, foreign and inconsistent entries are ignored and replaced
+    good = entries[0].read_text()
+    broken_schema = json.loads(good)
+    broken_schema["domain"]["actions"][0][2][0][1] = ["?nobody"]  # an argument that is no parameter
+    for junk in ("not json", good[: len(good) // 2], "[" * 100_000, json.dumps({"not": "a task"}),
+                 good.replace('"format":2', '"format":1'), json.dumps(broken_schema),
+                 good.replace('"init":[[', '"init":[[1,')):
+        entries[0].write_text(junk)
         assert load_cached(domain, problem, cache).init == fresh.init
-        assert pickle.loads(entries[0].read_bytes()).init == fresh.init
+        assert entries[0].read_text() == good
     assert [p.name for p in cache.iterdir()] == [entries[0].name]  # no temporary files left behind
     with pytest.raises(PDDLError, match="problem file not found"):
         load_cached(domain, tmp_path / "missing.pddl", cache)
+
+
+class _Planted:
+    """A pickle that, when loaded, creates a file: what a planted cache entry could run."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_a_planted_pickle_is_never_loaded(tmp_path, ipc_root):
+    from iterdeploy.planning.taskcache import cache_key
+
+    domain = ipc_root / "ferry" / "domain.pddl"
+    problem = ipc_root / "ferry" / "training" / "easy" / "p05.pddl"
+    cache, marker = tmp_path / "cache", tmp_path / "ran"
+    key = cache_key(domain.read_bytes(), problem.read_bytes())
+    cache.mkdir()
+    for name in (f"{key}.json", f"{key}.pickle"):
+        (cache / name).write_bytes(pickle.dumps(_Planted(marker)))
+    assert load_cached(domain, problem, cache).init == load_task(domain, problem).init
+    assert not marker.exists()
+
+
+def test_a_cached_large_problem_loads_clearly_faster_than_reading_it(tmp_path, ipc_root):
+    import time
+
+    domain = ipc_root / "rovers" / "domain.pddl"
+    problem = ipc_root / "rovers" / "testing" / "medium" / "p29.pddl"  # 1.4 MB, 31,681 atoms
+
+    def cpu(fn) -> float:
+        times = []
+        for _ in range(3):
+            start = time.process_time()
+            fn()
+            times.append(time.process_time() - start)
+        return min(times)
+
+    load_cached(domain, problem, tmp_path)
+    cached = cpu(lambda: load_cached(domain, problem, tmp_path))
+    fresh = cpu(lambda: load_task(domain, problem))
+    assert cached < 0.7 * fresh, (cached, fresh)

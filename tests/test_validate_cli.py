@@ -75,7 +75,7 @@ def test_task_cache_option(plans, tmp_path, capsys):
     cache = tmp_path / "cache"
     for _ in range(2):
         assert main(["validate", "--task-cache", str(cache), str(DOMAIN), str(P01), str(plans["good"])]) == 0
-    assert len(list(cache.glob("*.pickle"))) == 1
+    assert len(list(cache.glob("*.json"))) == 1
 
 
 @pytest.mark.parametrize("which", ["domain", "problem", "plan", "batch"])
