@@ -7,6 +7,8 @@ import subprocess
 import sys
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import iterdeploy.commands.validate as command
 from conftest import IPC_ROOT
@@ -206,3 +208,66 @@ def test_batch_that_is_not_utf8(tmp_path, capsys, plans):
 ])
 def test_malformed_batch_lines(tmp_path, capsys, line, cause):
     assert _batch_error(tmp_path, capsys, ("\n" + line + "\n").encode()).startswith(f"2: {cause}")
+
+
+# --------------------------------------------------------------------------- fuzz: batch files and plan files
+
+def _main(argv) -> tuple[int, str, str]:
+    import contextlib
+    import io
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        status = main(argv)
+    return status, out.getvalue(), err.getvalue()
+
+
+_JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+                     max_leaves=8)
+
+
+@pytest.fixture(scope="module")
+def fuzz_dir(tmp_path_factory, ipc_root):
+    folder = tmp_path_factory.mktemp("batch")
+    (folder / "good.plan").write_text(GOOD)
+    return folder
+
+
+def _batch_lines(folder):
+    paths = st.sampled_from([str(DOMAIN), str(P01), str(folder / "good.plan"), str(folder / "missing"), "", "\0"])
+    triple = st.fixed_dictionaries({"domain": paths, "problem": paths, "plan": paths})
+    valid = st.just(json.dumps({"domain": str(DOMAIN), "problem": str(P01), "plan": str(folder / "good.plan")}))
+    return st.one_of(valid, triple.map(json.dumps), _JSON.map(json.dumps), st.text(max_size=30),
+                     st.dictionaries(st.sampled_from(["domain", "problem", "plan", "x"]), _JSON).map(json.dumps))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.data())
+def test_any_batch_file_is_verdicts_or_one_error(fuzz_dir, data):
+    lines = data.draw(st.lists(_batch_lines(fuzz_dir), max_size=4))
+    raw = data.draw(st.binary(max_size=20)) if data.draw(st.booleans()) else b""
+    batch = fuzz_dir / "pairs.jsonl"
+    batch.write_bytes("\n".join(lines).encode("utf-8", "surrogatepass") + raw)
+    status, out, err = _main(["validate", "--batch", str(batch)])
+    assert status in (0, 1, 2), err
+    if status == 2:
+        assert out == "" and err.count("\n") == 1 and err.startswith("iterdeploy validate: error: "), err
+        assert err[:-1].isprintable(), err
+    else:
+        assert err == "" and out.endswith(" valid\n")
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.one_of(st.binary(max_size=300), st.text(max_size=300).map(lambda t: t.encode("utf-8", "surrogatepass")),
+                 st.lists(st.sampled_from([b"(board car1 loc1)", b"(sail loc1 loc2)", b"\n", b"\r", b"\xef\xbb\xbf",
+                                           b"; <think>", b"<think>", b"</think>", b"1.", b"\xff", b"\x00", b" ",
+                                           b"(debark car1 loc2)", b"(K\xe2\x84\xaa)"]), max_size=20).map(b"".join)),
+       st.booleans())
+def test_any_plan_file_gets_a_verdict(fuzz_dir, content, strict):
+    plan = fuzz_dir / "fuzz.plan"
+    plan.write_bytes(content)
+    status, out, err = _main(["validate", *(["--strict"] if strict else []), "--json", str(DOMAIN), str(P01), str(plan)])
+    assert status in (0, 1) and err == "", err
+    row = json.loads(out)
+    assert row["valid"] is (status == 0) and row["plan"] == str(plan)
