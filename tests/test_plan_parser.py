@@ -220,25 +220,34 @@ def _scales_linearly(piece: str, suffix: str, sizes: list[int]) -> tuple[bool, s
     """Time to read `piece` repeated to each size (strict, lenient, and both through the validator),
     growing 4x a step: linear is 4x as long. The bound is 8x, and never under 0.25 s: quadratic
     text fails at the second step already (8,000 blanks took 0.39 s, 4x that size 16x as long),
-    while a busy machine can stretch a few milliseconds by any factor."""
+    while a busy machine can stretch a few milliseconds by any factor. Best of 3 with the cyclic
+    GC off (its passes over a big test process's heap are not the parser's cost), and a step that
+    fails is measured once more before it counts."""
+    import gc
     import time
 
     def best(size: int) -> float:
         text = piece * (size // len(piece)) + suffix
         times = []
-        for _ in range(2):
-            start = time.perf_counter()
-            for strict in (False, True):
-                parse_plan(text, strict=strict)
-                validate(_TIME_TASK, text, strict=strict)
-            times.append(time.perf_counter() - start)
+        gc.disable()
+        try:
+            for _ in range(3):
+                start = time.perf_counter()
+                for strict in (False, True):
+                    parse_plan(text, strict=strict)
+                    validate(_TIME_TASK, text, strict=strict)
+                times.append(time.perf_counter() - start)
+        finally:
+            gc.enable()
         return min(times)
 
     previous = best(sizes[0])
     for size in sizes[1:]:
         now = best(size)
         if now > max(8 * previous, 0.25):
-            return False, f"{piece!r}+{suffix!r}: {previous:.3f} s, then {now:.3f} s at {size:,} characters"
+            previous, now = best(size // 4), best(size)
+            if now > max(8 * previous, 0.25):
+                return False, f"{piece!r}+{suffix!r}: {previous:.3f} s, then {now:.3f} s at {size:,} characters"
         previous = now
     return True, ""
 
@@ -265,7 +274,7 @@ _TIME_PIECES = st.sampled_from([" ", "\t", "\n", "\r", "(", ")", "a", "1", ".", 
                                 "</think>", "é", "\u2028", "(a o)", "x"])
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=10, deadline=None)
 @given(st.lists(_TIME_PIECES, min_size=1, max_size=4).map("".join), st.lists(_TIME_PIECES, max_size=3).map("".join))
 def test_reading_repeated_patterns_is_linear(piece, suffix):
     ok, detail = _scales_linearly(piece, suffix, [16_000, 64_000, 256_000])

@@ -33,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--strict", action="store_true",
                    help="plan files must hold only actions and ';' comments (default: tolerate prose and numbering)")
     p.add_argument("--task-cache", metavar="DIR",
-                   help="cache compiled tasks in DIR, keyed by file content (pays off for large problems). "
+                   help="cache parsed tasks in DIR, keyed by file content (pays off for large problems). "
                         "Entries are JSON of the parsed domain and problem: reading one cannot run code, "
                         "but whoever can write DIR decides the verdicts, so use a directory only you can write")
     p.add_argument("--max-file-bytes", type=_byte_count, metavar="N",
