@@ -33,6 +33,7 @@ from iterdeploy.planning.mutations import mutants
 from iterdeploy.planning.pddl import read_domain, read_problem
 from iterdeploy.planning.reference import UPTask, val_validate
 from iterdeploy.planning.task import Task
+from iterdeploy.planning.taskcache import load_cached
 
 REPO = Path(__file__).resolve().parents[1]
 IPC_ROOT = Path(os.environ.get("IPC_BENCHMARKS", REPO.parent / "shared" / "benchmarks" / "ipc2023-learning"))
@@ -150,8 +151,8 @@ def large_problems(domains: list[str], with_up: bool) -> str:
         task = read_task(domain_path, problem)
         ours = cpu_timed(read_task, domain_path, problem)
         with tempfile.TemporaryDirectory() as cache:
-            load_task(domain_path, problem, cache_dir=cache)
-            cached = cpu_timed(load_task, domain_path, problem, cache)
+            load_cached(domain_path, problem, cache)
+            cached = cpu_timed(load_cached, domain_path, problem, cache)
         val = cpu_timed(val_read, domain_path, problem, EMPTY_PLAN, children=True)
         row = [domain, problem.name, f"{problem.stat().st_size / 1024:,.0f}", f"{len(task.init):,}"]
         row += [f"{wall * 1000:.1f} / {cpu * 1000:.1f}" for wall, cpu in (ours, cached, val)]

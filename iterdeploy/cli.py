@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+import traceback
 
 from iterdeploy import threads
 from iterdeploy.errors import IterdeployError
@@ -48,20 +50,52 @@ def _chosen(argv: list[str]) -> str | None:
     return next((a for a in argv if not a.startswith("-")), None)
 
 
+EXIT_CODES = """exit status:
+  0    success (every plan valid, everything checked)
+  1    the answer is no: a plan or reference plan is invalid, dvc.yaml is out of date
+  2    bad input or usage: one line on stderr names the file (and line) and the cause
+  3    internal error, a bug: one line on stderr; ITERDEPLOY_DEBUG=1 also prints the traceback
+  130  interrupted (Ctrl-C)
+  141  the output was closed (e.g. piped into `head`)"""
+
+
 def main(argv: list[str] | None = None) -> int:
+    # Exit 1 means "a plan is invalid" to scripts: nothing else may exit 1, so a bug exits 3.
+    command = "iterdeploy"
     argv = sys.argv[1:] if argv is None else argv
     chosen = _chosen(argv)
     if chosen in TORCH_COMMANDS:
         threads.choose_wait_policy()
-    args = build_parser(chosen if chosen in COMMANDS else "").parse_args(argv)
     try:
+        parser = build_parser(chosen if chosen in COMMANDS else "")
+        parser.epilog = EXIT_CODES
+        parser.formatter_class = argparse.RawDescriptionHelpFormatter
+        args = parser.parse_args(argv)
+        command = f"iterdeploy {args.command}"
         return int(args.func(args) or 0)
     except IterdeployError as exc:
-        print(f"iterdeploy {args.command}: error: {exc}", file=sys.stderr)
+        print(f"{command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"iterdeploy {args.command}: interrupted", file=sys.stderr)
+        print(f"{command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`| head`): not a bug. Point stdout at /dev/null so the
+        # interpreter's final flush does not fail again on the closed pipe.
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):  # stdout is not a file descriptor (captured, embedded)
+            pass
+        return 141
+    except Exception as exc:
+        if os.environ.get("ITERDEPLOY_DEBUG", "") not in ("", "0"):
+            traceback.print_exc()
+        message = " ".join(str(exc).split())
+        if len(message) > 200:
+            message = message[:200] + "..."
+        print(f"{command}: internal error: {type(exc).__name__}: {message} "
+              "(a bug; set ITERDEPLOY_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

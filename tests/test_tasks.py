@@ -349,3 +349,81 @@ def test_a_size_too_small_for_its_count_is_a_config_error():
         {"name": "train", "domain": "blocksworld", "sizes": [2], "per_size": 20}]})
     with pytest.raises(ConfigError, match="too few distinct tasks"):
         list(generated_records(spec))
+
+
+# --- manifests that are wrong, or hostile --------------------------------------------------------
+
+
+def _edited_copy(small_set: Path, tmp_path: Path, edit) -> Path:
+    import shutil
+
+    copy = tmp_path / "set"
+    shutil.copytree(small_set, copy)
+    manifest = pd.read_parquet(copy / "manifest.parquet")
+    edit(manifest, copy)
+    manifest.to_parquet(copy / "manifest.parquet")
+    return copy
+
+
+def _first(column: str, value):
+    def edit(manifest, root):
+        manifest.loc[0, column] = value
+    return edit
+
+
+@pytest.mark.parametrize("edit, words", [
+    (lambda m, root: (root / m.loc[0, "plan_path"]).unlink(), ["task 'blocksworld-train-s03-000': plan_path",
+                                                               "reference plan file", "not found"]),
+    (_first("task_id", "ferry-train-s02-001"), ["task_id 'ferry-train-s02-001' occurs more than once (rows 1, 8)"]),
+    (_first("task_id", "../x"), ["row 1: task_id '../x' is not a task id"]),
+    (_first("plan_path", "../../../../etc/passwd"), ["plan_path '../../../../etc/passwd' leaves the task set folder"]),
+    (_first("problem_path", "/etc/passwd"), ["problem_path '/etc/passwd' leaves the task set folder"]),
+    (_first("domain_path", "domains/../../outside.pddl"), ["domain_path", "leaves the task set folder"]),
+    (_first("domain_path", None), ["domain_path is not a path"]),
+    (_first("problem_path", "blocksworld"), ["problem file 'blocksworld' is not a regular file"]),
+])
+def test_a_bad_manifest_is_one_error_naming_it(small_set, tmp_path, capsys, edit, words):
+    root = _edited_copy(small_set, tmp_path, edit)
+    with pytest.raises(IterdeployError) as info:
+        load_manifest(root)
+    message = str(info.value)
+    assert message.startswith(f"{root / 'manifest.parquet'}: ") and "\n" not in message
+    for word in words:
+        assert word in message
+    assert main(["tasks", "check", str(root)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("iterdeploy tasks: error: ") and "manifest.parquet" in err
+
+
+@pytest.mark.parametrize("target", ["file", "folder"])
+def test_a_symbolic_link_out_of_the_folder_is_refused(small_set, tmp_path, target):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "stolen.pddl").write_text((small_set / "domains" / "ferry.pddl").read_text())
+
+    def edit(manifest, root):
+        if target == "file":
+            (root / "domains" / "link.pddl").symlink_to(outside / "stolen.pddl")
+            manifest.loc[0, "domain_path"] = "domains/link.pddl"
+        else:
+            (root / "elsewhere").symlink_to(outside)
+            manifest.loc[0, "domain_path"] = "elsewhere/stolen.pddl"
+
+    root = _edited_copy(small_set, tmp_path, edit)
+    with pytest.raises(IterdeployError, match=r"manifest\.parquet: task .*: domain_path .* leads out of the task set"):
+        load_manifest(root)
+    row = pd.read_parquet(root / "manifest.parquet").iloc[0].to_dict()
+    with pytest.raises(IterdeployError, match="leads out of the task set folder"):
+        load_taskset_task(root, row)
+
+
+def test_a_link_inside_the_folder_is_fine(small_set, tmp_path):
+    def edit(manifest, root):
+        (root / "domains" / "alias.pddl").symlink_to(root / "domains" / "blocksworld.pddl")
+        manifest.loc[0, "domain_path"] = "domains/alias.pddl"
+
+    root = _edited_copy(small_set, tmp_path, edit)
+    row = load_manifest(root).iloc[0].to_dict()
+    assert isinstance(load_taskset_task(root, row), Task)
+    with pytest.raises(IterdeployError, match="problem_path '../x.pddl' leaves the task set folder"):
+        load_taskset_task(root, {**row, "problem_path": "../x.pddl"})

@@ -12,16 +12,58 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-_THINK = re.compile(r"<think>.*?(</think>|\Z)", re.DOTALL | re.IGNORECASE)
+from iterdeploy.planning.text import excerpt, strip_bom
+
+_THINK_OPEN = re.compile(r"<think>", re.IGNORECASE | re.ASCII)
+_THINK_CLOSE = re.compile(r"</think>", re.IGNORECASE | re.ASCII)
 _GROUP = re.compile(r"\(([^()]*)\)")
-_NAME = re.compile(r"[a-z][a-z0-9_\-]*\Z")
+# Names are ASCII, as VAL reads them: checked before lower-casing, since str.lower() folds the
+# Kelvin sign U+212A to 'k'; words are split on ASCII whitespace only (str.split() also splits on
+# U+00A0 and U+001C..U+001F, which VAL reads as part of a name).
+_WORD = re.compile(r"[^ \t\n\r\f\v]+")
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_\-]*\Z")
 _STRICT_LINE = re.compile(r"\s*\(([^()]*)\)\s*\Z")
 # A line that is exactly one well-formed action (and maybe a comment), or nothing: the common
 # case in both modes, read with one match instead of the general rules below.
-_CLEAN = re.compile(r"[ \t]*\([ \t]*([A-Za-z][A-Za-z0-9_\-]*(?:[ \t]+[A-Za-z][A-Za-z0-9_\-]*)*)[ \t]*\)[ \t\r]*(;.*)?")
-_BLANK = re.compile(r"[ \t\r]*(;.*)?")
-# What may precede an action on a numbered line: "1.", "12)", "step 3:", "0.000:", "-", "*"
-_PREFIX = re.compile(r"\s*(?:(?:step\s*)?\d+(?:\.\d+)?\s*[:.)]?|[-*•])?\s*\Z", re.IGNORECASE)
+_CLEAN = re.compile(r"[ \t]*+\([ \t]*+([A-Za-z][A-Za-z0-9_\-]*+(?:[ \t]++[A-Za-z][A-Za-z0-9_\-]*+)*+)[ \t]*+\)"
+                    r"[ \t\r]*+(;.*)?")
+_BLANK = re.compile(r"[ \t\r]*+(;.*)?")
+# What may precede an action on a numbered line: "1.", "12)", "step 3:", "0.000:", "-", "*".
+# Matched against the stripped text before the '(': a pattern with \s* on both sides of an optional
+# part backtracks quadratically on a long run of spaces.
+_PREFIX = re.compile(r"(?:(?:step\s*)?\d+(?:\.\d+)?\s*[:.)]?|[-*•])?\Z", re.IGNORECASE | re.ASCII)
+
+
+def _is_prefix(text: str) -> bool:
+    return _PREFIX.match(text.strip()) is not None
+
+
+def _blank_reasoning(lines: list[str]) -> list[str]:
+    """The lines with each `<think>` ... `</think>` section (or an unclosed one, to the end) cut out,
+    one line per line still, so line numbers match the text. A tag inside a `;` comment opens
+    nothing: a commented-out line must not delete the actions after it. Inside a section all is
+    reasoning, a ';' included, up to the first `</think>`."""
+    out, inside = [], False
+    for line in lines:
+        kept, i = [], 0
+        semi = line.find(";")
+        while True:
+            if inside:
+                close = _THINK_CLOSE.search(line, i)
+                if close is None:
+                    break
+                inside, i = False, close.end()
+                continue
+            if 0 <= semi < i:  # that ';' was inside a section: find the next one (once per ';')
+                semi = line.find(";", i)
+            tag = _THINK_OPEN.search(line, i)
+            if tag is None or 0 <= semi < tag.start():
+                kept.append(line[i:])
+                break
+            kept.append(line[i:tag.start()])
+            inside, i = True, tag.end()
+        out.append(" ".join(kept))
+    return out
 
 
 @dataclass(frozen=True)
@@ -42,7 +84,7 @@ class PlanSyntaxError:
     reason: str
 
     def __str__(self) -> str:
-        return f"line {self.line}: {self.reason}: {self.text.strip()[:80]!r}"
+        return f"line {self.line}: {self.reason}: {excerpt(self.text.strip())}"
 
 
 @dataclass
@@ -63,12 +105,13 @@ class ParsedPlan:
 
 
 def _step(body: str, line: int) -> Step | str:
-    words = body.lower().split()
+    words = _WORD.findall(body)
     if not words:
         return "empty action '()'"
     for w in words:
         if not _NAME.match(w):
-            return f"{w!r} is not a PDDL name"
+            return f"{excerpt(w)} is not a PDDL name"
+    words = [w.lower() for w in words]  # ASCII only by now
     return Step(words[0], tuple(words[1:]), line)
 
 
@@ -78,12 +121,13 @@ def parse_plan(text: str, strict: bool = False) -> ParsedPlan:
     if not isinstance(text, str):
         plan.errors.append(PlanSyntaxError(0, repr(text)[:80], "plan is not text"))
         return plan
-    if not strict:
-        # Blank out the reasoning section but keep its newlines, so line numbers still match the text.
-        text = _THINK.sub(lambda m: "\n" * m.group(0).count("\n"), text)
+    text = strip_bom(text)
+    lines = text.splitlines()
+    if not strict and _THINK_OPEN.search(text):
+        lines = _blank_reasoning(lines)
     steps = plan.steps
     clean, blank = _CLEAN.fullmatch, _BLANK.fullmatch
-    for number, raw in enumerate(text.splitlines(), start=1):
+    for number, raw in enumerate(lines, start=1):
         m = clean(raw)
         if m is not None:
             words = m.group(1).lower().split()
@@ -104,11 +148,11 @@ def parse_plan(text: str, strict: bool = False) -> ParsedPlan:
             groups = list(_GROUP.finditer(line))
             first = line.find("(")
             if not groups:
-                if first >= 0 and _PREFIX.match(line[:first]):
+                if first >= 0 and _is_prefix(line[:first]):
                     plan.errors.append(PlanSyntaxError(number, raw, "unclosed '(' in an action"))
                 continue
             # Prose that merely mentions parentheses is skipped; a line that starts like a plan step is not.
-            if not _PREFIX.match(line[:groups[0].start()]):
+            if not _is_prefix(line[:groups[0].start()]):
                 continue
             bodies = [g.group(1) for g in groups]
             rest = line[groups[0].start():]  # after the numbering, which may be "2)"

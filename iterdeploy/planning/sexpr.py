@@ -6,6 +6,11 @@ one regular-expression step, so a 1 MB problem costs one Python iteration per
 atom, not per token. It returns None on malformed text. `parse_located` builds
 `SList`s that remember where they start, to report `file:line`; the reader
 falls back to it whenever something is wrong.
+
+Both read the text as VAL does: names are ASCII (a non-ASCII character outside a
+comment is an error, so str.lower() cannot fold the Kelvin sign into 'k'), a
+line ends at \n, \r\n or a lone \r, a leading byte-order mark is ignored, and
+lists nest at most MAX_DEPTH deep.
 """
 
 from __future__ import annotations
@@ -14,11 +19,27 @@ import re
 from pathlib import Path
 
 from iterdeploy.errors import PDDLError
+from iterdeploy.planning.text import excerpt, strip_bom
+
+MAX_DEPTH = 512
+"""Deepest nesting of lists read. PDDL of the supported fragment nests about 8 deep; the limit keeps
+pathological input (a goal of 10^5 nested `and`s) cheap to refuse, and out of reach of any
+recursion limit downstream."""
 
 # Comments run from ';' to the end of the line; PDDL is case-insensitive.
 _COMMENT = re.compile(r";[^\n]*")
 _FAST = re.compile(r"\(([^()]*)\)|([()])|([^\s()]+)")
-_TOKEN = re.compile(r";[^\n]*|([()])|([^\s();]+)")
+_TOKEN = re.compile(r";[^\n]*|([()])|([^\s();]+)", re.ASCII)
+# Python's \s and str.split() also separate at these; VAL reads them as part of a name.
+_ODD_SPACE = ("\x1c", "\x1d", "\x1e", "\x1f")
+
+
+def normalize(text: str) -> str:
+    """Without a leading byte-order mark, and with \r\n and lone \r (old Mac files) as \n."""
+    text = strip_bom(text)
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text
 
 
 class SList(list):
@@ -35,7 +56,7 @@ class Source:
     """Text plus its file name, to turn offsets into `file:line` errors."""
 
     def __init__(self, text: str, path: str | Path):
-        self.text = text
+        self.text = normalize(text)
         self.path = str(path)
 
     def line_of(self, pos: int) -> int:
@@ -51,10 +72,15 @@ def parse_fast(text: str) -> list | None:
     stack: list[list] = []
     cur: list | None = None
     top: list | None = None
-    for body, paren, atom in _FAST.findall(_COMMENT.sub("", text).lower()):
+    code = _COMMENT.sub("", normalize(text))
+    if not code.isascii() or any(c in code for c in _ODD_SPACE):
+        return None
+    for body, paren, atom in _FAST.findall(code.lower()):
         if paren == "(":
             new: list = []
             if cur is not None:
+                if len(stack) >= MAX_DEPTH - 2:  # this list and an innermost one in it would be too deep
+                    return None
                 cur.append(new)
                 stack.append(cur)
             elif top is not None:
@@ -73,6 +99,14 @@ def parse_fast(text: str) -> list | None:
     return top if cur is None else None
 
 
+def _odd_character(atom: str) -> str | None:
+    """U+XXXX of the first character of `atom` that the fast parser would not read as VAL does."""
+    if atom.isascii() and not any(c in atom for c in _ODD_SPACE):
+        return None
+    c = next(c for c in atom if not c.isascii() or c in _ODD_SPACE)
+    return f"U+{ord(c):04X}"
+
+
 def parse_located(source: Source) -> SList:
     """Parse exactly one top-level list into `SList`s; raise a PDDLError with the line if malformed."""
     stack: list[SList] = []
@@ -82,6 +116,8 @@ def parse_located(source: Source) -> SList:
         paren, atom = m.group(1), m.group(2)
         if paren == "(":
             node = SList(m.start())
+            if len(stack) >= MAX_DEPTH:
+                raise PDDLError(f"lists nested more than {MAX_DEPTH} deep", source.path, source.line_of(m.start()))
             if stack:
                 stack[-1].append(node)
             elif top is not None:
@@ -97,8 +133,13 @@ def parse_located(source: Source) -> SList:
             stack.pop()
             closed = m.start()
         elif atom is not None:
+            odd = _odd_character(atom)
+            if odd is not None:
+                raise PDDLError(f"character {odd} in {excerpt(atom)}: PDDL names are ASCII letters, digits, "
+                                "'-' and '_'", source.path, source.line_of(m.start()))
             if not stack:
-                raise PDDLError(f"unexpected {atom!r} outside parentheses", source.path, source.line_of(m.start()))
+                raise PDDLError(f"unexpected {excerpt(atom)} outside parentheses", source.path,
+                                source.line_of(m.start()))
             if atom[0] == ":" and not stack[-1] and len(stack) >= 3:
                 # Sections such as (:action ...) sit directly under (define ...): one nested
                 # deeper means the section before it lacks its ')'.

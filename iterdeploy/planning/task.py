@@ -12,7 +12,8 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from iterdeploy.planning.pddl import EQUALITY, Domain, Problem, read_domain, read_problem
+from iterdeploy.planning.pddl import EQUALITY, Domain, Problem, parse_domain, parse_problem, read_pddl_bytes
+from iterdeploy.planning.text import excerpt
 
 Atom = tuple[str, ...]
 
@@ -170,7 +171,7 @@ class Task:
     def _compile(self, name: str, args: tuple[str, ...]) -> GroundAction | GroundingError:
         schema = self._schemas.get(name)
         if schema is None:
-            return GroundingError("unknown_action", f"unknown action {name!r}")
+            return GroundingError("unknown_action", f"unknown action {excerpt(name)}")
         if len(args) != len(schema.param_types):
             return GroundingError(
                 "wrong_arity", f"action {name} takes {len(schema.param_types)} arguments, not {len(args)}"
@@ -178,7 +179,7 @@ class Task:
         for i, (arg, admissible) in enumerate(zip(args, schema.param_types)):
             types = self.object_types.get(arg)
             if types is None:
-                return GroundingError("unknown_object", f"unknown object {arg!r} (argument {i + 1} of {name})")
+                return GroundingError("unknown_object", f"unknown object {excerpt(arg)} (argument {i + 1} of {name})")
             if types.isdisjoint(admissible):
                 want = "|".join(sorted(admissible))
                 return GroundingError(
@@ -193,29 +194,21 @@ class Task:
         return GroundAction(name, args, pre_pos, pre_neg, tuple(unequal), tuple(equal), add, delete)
 
 
-def file_digest(path: str | Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 _domains: dict[tuple[str, str], Domain] = {}
 
 
-def load_task(domain_path: str | Path, problem_path: str | Path, cache_dir: str | Path | None = None) -> Task:
+def load_task(domain_path: str | Path, problem_path: str | Path, max_bytes: int | None = None) -> Task:
     """Read and compile a task. Domains are cached in memory by path and content, so a batch
-    reads each once; with `cache_dir`, whole compiled tasks are cached on disk (see taskcache)."""
-    if cache_dir is not None:
-        from iterdeploy.planning.taskcache import load_cached
-
-        return load_cached(domain_path, problem_path, cache_dir)
-    key = (str(domain_path), file_digest(domain_path) if Path(domain_path).is_file() else "")
+    reads each once. For an on-disk cache of whole tasks see `taskcache.load_cached`."""
+    domain_bytes = read_pddl_bytes(domain_path, "domain", max_bytes)
+    key = (str(domain_path), hashlib.sha256(domain_bytes).hexdigest())
     domain = _domains.get(key)
     if domain is None:
-        domain = _domains[key] = read_domain(domain_path)
-    return Task(domain, read_problem(problem_path, domain))
+        domain = _domains[key] = parse_domain(domain_bytes.decode("utf-8", errors="replace"), domain_path)
+    problem_text = read_pddl_bytes(problem_path, "problem", max_bytes).decode("utf-8", errors="replace")
+    return Task(domain, parse_problem(problem_text, domain, problem_path))
 
 
 def task_from_text(domain_text: str, problem_text: str) -> Task:
-    from iterdeploy.planning.pddl import parse_domain, parse_problem
-
     domain = parse_domain(domain_text)
     return Task(domain, parse_problem(problem_text, domain))

@@ -15,6 +15,7 @@ from enum import Enum
 
 from iterdeploy.planning.plan import ParsedPlan, Step, parse_plan
 from iterdeploy.planning.task import GroundingError, Task, format_atom
+from iterdeploy.planning.text import strip_bom
 
 
 class ErrorKind(str, Enum):
@@ -64,6 +65,7 @@ _KINDS = {k.value: k for k in ErrorKind}
 def validate(task: Task, plan: str | ParsedPlan | list[Step], strict: bool = False) -> Verdict:
     """Check `plan` (text, or an already parsed plan) against `task`. Never raises on any plan."""
     if isinstance(plan, str):
+        plan = strip_bom(plan)
         clean = _clean(plan)
         if clean is not None:  # the common case: read and checked without building Steps
             bodies = _BODY.findall(clean)
@@ -92,8 +94,10 @@ def validate(task: Task, plan: str | ParsedPlan | list[Step], strict: bool = Fal
 # Such text reads the same in strict and lenient mode, and the text inside each pair of
 # parentheses is all the validator needs.
 _COMMENT = re.compile(r";[^\n]*")
-_NAME = r"[A-Za-z][A-Za-z0-9_\-]*"
-_CLEAN = re.compile(rf"(?:[ \t]*(?:\([ \t]*{_NAME}(?:[ \t]+{_NAME})*[ \t]*\)[ \t]*)?\n)*")
+# Possessive quantifiers (*+): each run of blanks is matched one way only, so a line that does not
+# match fails at once instead of retrying the splits of its blanks between the two [ \t]*.
+_NAME = r"[A-Za-z][A-Za-z0-9_\-]*+"
+_CLEAN = re.compile(rf"(?:[ \t]*+(?:\([ \t]*+{_NAME}(?:[ \t]++{_NAME})*+[ \t]*+\)[ \t]*+)?+\n)*+")
 _BODY = re.compile(r"\(([^()]*)\)")
 _ODD_BREAKS = re.compile("[\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
 """Line breaks for str.splitlines other than \\n: text with these takes the general path."""

@@ -9,7 +9,8 @@ import pandas as pd
 
 from iterdeploy.errors import IterdeployError
 from iterdeploy.planning import validate
-from iterdeploy.tasks.taskset import load_manifest, load_taskset_task
+from iterdeploy.planning.pddl import read_file_bytes
+from iterdeploy.tasks.taskset import load_manifest, load_taskset_task, taskset_file
 
 
 @dataclass(frozen=True)
@@ -31,8 +32,9 @@ def check_plans(taskset_dir: str | Path, manifest: pd.DataFrame | None = None) -
             continue
         try:
             task = load_taskset_task(root, row)
-            text = (root / row.plan_path).read_text(encoding="utf-8", errors="replace")
-        except (IterdeployError, OSError) as exc:
+            plan = taskset_file(root, row.plan_path, "plan_path")
+            text = read_file_bytes(plan, "reference plan").decode("utf-8", errors="replace")
+        except IterdeployError as exc:
             checks.append(PlanCheck(row.task_id, False, None, str(exc)))
             continue
         verdict = validate(task, text, strict=True)

@@ -15,9 +15,10 @@ same bytes in every file.
 
 from __future__ import annotations
 
+import os
 import random
 import shutil
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Iterator
 
 import pandas as pd
@@ -26,13 +27,15 @@ from iterdeploy.artifacts import atomic_path, write_json, write_parquet
 from iterdeploy.config import to_dict
 from iterdeploy.errors import ConfigError, IterdeployError
 from iterdeploy.planning import Task, load_task
+from iterdeploy.planning.text import excerpt
 from iterdeploy.tasks.collection import Collection, from_collection
 from iterdeploy.tasks.domains import domain_path
 from iterdeploy.tasks.generators import format_plan, generate_task, get_generator, params_dict
-from iterdeploy.tasks.records import MANIFEST_COLUMNS, TaskRecord, content_hash, params_json, task_seed
+from iterdeploy.tasks.records import MANIFEST_COLUMNS, TASK_ID, TaskRecord, content_hash, params_json, task_seed
 from iterdeploy.tasks.spec import TaskSetSpec
 
-__all__ = ["build_taskset", "from_collection", "generated_records", "load_manifest", "load_taskset_task"]
+__all__ = ["build_taskset", "from_collection", "generated_records", "load_manifest", "load_taskset_task",
+           "taskset_file"]
 
 
 MAX_REDRAWS = 200
@@ -137,7 +140,8 @@ def _frame(rows: list[dict]) -> pd.DataFrame:
 
 
 def load_manifest(taskset_dir: str | Path) -> pd.DataFrame:
-    """The manifest of a task set; IterdeployError naming the file if it is missing, unreadable or incomplete."""
+    """The manifest of a task set; IterdeployError naming the file if it is missing, unreadable or
+    incomplete, if a task id repeats, or if a path it lists is missing or leads out of the folder."""
     path = Path(taskset_dir) / "manifest.parquet"
     if not path.is_file():
         raise IterdeployError("no task set manifest here (build one with `iterdeploy tasks generate` or `import`)",
@@ -150,11 +154,77 @@ def load_manifest(taskset_dir: str | Path) -> pd.DataFrame:
     missing = [c for c in MANIFEST_COLUMNS if c not in df.columns and c not in ("difficulty", "content_hash")]
     if missing:
         raise IterdeployError(f"manifest lacks columns {', '.join(missing)}", path)
+    _check_rows(df, Path(taskset_dir), path)
     return df
+
+
+def _check_rows(df: pd.DataFrame, root: Path, manifest: Path) -> None:
+    ids = df["task_id"]
+    bad = [i for i, t in enumerate(ids) if not isinstance(t, str) or not TASK_ID.match(t)]
+    if bad:
+        raise IterdeployError(f"row {bad[0] + 1}: task_id {excerpt(str(ids.iloc[bad[0]]))} is not a task id", manifest)
+    twice = ids[ids.duplicated(keep=False)]
+    if len(twice):
+        rows = [str(i + 1) for i in (ids == twice.iloc[0]).to_numpy().nonzero()[0]]
+        raise IterdeployError(f"task_id {twice.iloc[0]!r} occurs more than once (rows {', '.join(rows)})", manifest)
+    confined = _Confined(root, manifest)
+    for column, what in _PATH_COLUMNS:
+        for task_id, rel in zip(ids, df[column]):
+            if column == "plan_path" and (rel is None or pd.isna(rel)):
+                continue  # a task without a reference plan
+            confined.file(rel, f"task {task_id!r}: {column}", what)
+
+
+_PATH_COLUMNS = (("domain_path", "domain"), ("problem_path", "problem"), ("plan_path", "reference plan"))
+
+
+class _Confined:
+    """Files named relative to a task set folder, which they may not leave: no absolute path, no
+    '..', no symbolic link that points outside (a manifest is data, and may come from anyone)."""
+
+    def __init__(self, root: Path, manifest: Path):
+        self.root = root
+        self.real_root = os.path.realpath(root)
+        self.manifest = manifest
+        self._real_dirs: dict[str, bool] = {}
+
+    def _inside(self, real: str) -> bool:
+        return real == self.real_root or real.startswith(self.real_root.rstrip(os.sep) + os.sep)
+
+    def path(self, rel, where: str) -> Path:
+        """root/rel, checked lexically and for links out of the folder (the file need not exist)."""
+        if not isinstance(rel, str) or not rel or "\0" in rel:
+            raise IterdeployError(f"{where} is not a path: {excerpt(str(rel))}", self.manifest)
+        parts = PurePosixPath(rel).parts
+        if PurePosixPath(rel).is_absolute() or ".." in parts or rel.startswith("~"):
+            raise IterdeployError(f"{where} {excerpt(rel)} leaves the task set folder (paths are relative to "
+                                  "it, without '..')", self.manifest)
+        full = self.root / rel
+        parent = str(full.parent)
+        if parent not in self._real_dirs:  # few distinct folders: resolved once each
+            self._real_dirs[parent] = self._inside(os.path.realpath(parent))
+        if not self._real_dirs[parent] or (full.is_symlink() and not self._inside(os.path.realpath(full))):
+            raise IterdeployError(f"{where} {excerpt(rel)} leads out of the task set folder (a symbolic link)",
+                                  self.manifest)
+        return full
+
+    def file(self, rel, where: str, what: str) -> Path:
+        full = self.path(rel, where)
+        if not full.is_file():
+            state = "is not a regular file" if full.exists() else "not found"
+            raise IterdeployError(f"{where}: {what} file {excerpt(rel)} {state}", self.manifest)
+        return full
+
+
+def taskset_file(taskset_dir: str | Path, rel, column: str) -> Path:
+    """The file a manifest row names in `column`, confined to the task set folder (IterdeployError
+    naming manifest.parquet otherwise); whether it exists is the reader's to say."""
+    root = Path(taskset_dir)
+    return _Confined(root, root / "manifest.parquet").path(rel, column)
 
 
 def load_taskset_task(taskset_dir: str | Path, row) -> Task:
     """The compiled task of one manifest row (a pandas row, namedtuple or dict with domain_path/problem_path)."""
     get = row.get if isinstance(row, dict) else (lambda k: getattr(row, k))
-    root = Path(taskset_dir)
-    return load_task(root / get("domain_path"), root / get("problem_path"))
+    return load_task(taskset_file(taskset_dir, get("domain_path"), "domain_path"),
+                     taskset_file(taskset_dir, get("problem_path"), "problem_path"))
