@@ -29,9 +29,9 @@ from pathlib import Path
 
 from iterdeploy.planning import load_task, validate
 from iterdeploy.planning import reference
-from iterdeploy.planning.mutations import mutants
+from iterdeploy.testing.mutations import mutants
 from iterdeploy.planning.pddl import read_domain, read_problem
-from iterdeploy.planning.reference import UPTask, val_validate
+from iterdeploy.testing.validators import UPTask, val_validate
 from iterdeploy.planning.task import Task
 from iterdeploy.planning.taskcache import load_cached
 

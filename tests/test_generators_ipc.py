@@ -93,7 +93,7 @@ def test_task_sets_of_all_ten_domains_are_byte_identical(tmp_path):
 
 @pytest.mark.parametrize("domain", ALL)
 def test_unified_planning_reads_what_we_read(domain, tmp_path):
-    from iterdeploy.planning.reference import UPTask
+    from iterdeploy.testing.validators import UPTask
 
     for size, seed in zip(SAMPLE[domain], (0, 1)):
         task = generate_task(domain, size, random.Random(seed))
@@ -109,7 +109,7 @@ def test_unified_planning_reads_what_we_read(domain, tmp_path):
 @pytest.mark.parametrize("domain", ALL)
 def test_reference_plans_are_valid_for_val_and_unified_planning(domain, tmp_path):
     """VAL and UP accept every reference plan, and reject it without its last action (the check can fail)."""
-    from iterdeploy.planning.reference import up_validate, val_validate
+    from iterdeploy.testing.validators import up_validate, val_validate
 
     for i, (size, seed) in enumerate((s, seed) for s in SAMPLE[domain] for seed in (0, 1)):
         task = generate_task(domain, size, random.Random(seed))

@@ -131,7 +131,7 @@ def test_mutated_pddl_reads_or_fails_with_one_line(pairs, files, which, mutate_d
 
 
 def _up_facts(files):
-    from iterdeploy.planning.reference import UPTask
+    from iterdeploy.testing.validators import UPTask
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -169,7 +169,7 @@ def test_what_we_accept_unified_planning_reads_alike(files, mutate_domain, ops):
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.integers(0, 2), st.booleans(), small_mutations)
 def test_what_we_accept_val_accepts(pairs, files, which, mutate_domain, ops):
-    from iterdeploy.planning.reference import val_binary
+    from iterdeploy.testing.validators import val_binary
 
     domain, problem = pairs[which]
     domain, problem = (mutate(domain, ops), problem) if mutate_domain else (domain, mutate(problem, ops))

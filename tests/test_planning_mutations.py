@@ -8,7 +8,7 @@ import pytest
 
 from conftest import IPC_ROOT
 from iterdeploy.planning import load_task, parse_plan, validate
-from iterdeploy.planning.mutations import KINDS, mutants, mutate, random_action
+from iterdeploy.testing.mutations import KINDS, mutants, mutate, random_action
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,7 @@ def _sample(domain: str) -> list:
 
 @pytest.mark.parametrize("domain", IPC_DOMAINS)
 def test_reader_agrees_with_unified_planning(ipc_root, domain):
-    from iterdeploy.planning.reference import UPTask
+    from iterdeploy.testing.validators import UPTask
 
     domain_path = ipc_root / domain / "domain.pddl"
     for problem_path in _sample(domain):

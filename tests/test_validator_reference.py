@@ -14,8 +14,8 @@ import pytest
 
 from conftest import IPC_DOMAINS, IPC_ROOT, ipc_instances
 from iterdeploy.planning import ErrorKind, load_task, task_from_text, validate
-from iterdeploy.planning.mutations import mutants
-from iterdeploy.planning.reference import (ReferenceFailure, ReferenceUnavailable, UPTask, parse_val_output,
+from iterdeploy.testing.mutations import mutants
+from iterdeploy.testing.validators import (ReferenceFailure, ReferenceUnavailable, UPTask, parse_val_output,
                                            up_validate, val_validate)
 from test_validator import DOMAIN as TINY_DOMAIN
 from test_validator import PROBLEM as TINY_PROBLEM

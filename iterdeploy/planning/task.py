@@ -147,9 +147,6 @@ class Task:
         """Objects (constants included) that may fill a parameter admitting `types`."""
         return [obj for obj, closure in self.object_types.items() if not closure.isdisjoint(types)]
 
-    def is_goal(self, state: frozenset[Atom] | set[Atom]) -> bool:
-        return self.goal_pos <= state and state.isdisjoint(self.goal_neg)
-
     def ground(self, name: str, args: tuple[str, ...]) -> GroundAction | GroundingError:
         """The ground action `(name args...)`, or why there is none. Cached."""
         key = (name, args)

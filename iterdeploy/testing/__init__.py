@@ -1,2 +1,3 @@
-"""Helpers for tests and benchmarks only: tiny model folders, reference validators, plan mutations.
-Nothing in the runtime imports this package."""
+"""Helpers for tests and benchmarks only, never imported by the runtime: tiny model folders
+(tiny_models), the external validators the planning core is checked against, unified-planning and
+VAL (validators), and seeded plan mutations (mutations)."""
