@@ -78,7 +78,14 @@ class CompletionCollator:
         self.tokens += int(mask.sum())
         self.padded_tokens += ids.numel()
         batch = {"input_ids": ids, "labels": labels, "attention_mask": mask}
-        if self.position_offset:
+        if "position_ids" in rows[0]:  # rows that bring their own positions (pre-training with gaps)
+            positions = torch.zeros((len(rows), width), dtype=torch.long)
+            for i, r in enumerate(rows):
+                n = len(r["position_ids"])
+                positions[i, :n] = torch.tensor(r["position_ids"])
+                positions[i, n:] = positions[i, n - 1] + 1 + torch.arange(width - n)
+            batch["position_ids"] = positions
+        elif self.position_offset:
             positions = torch.zeros((len(rows), width), dtype=torch.long)
             for i in range(len(rows)):
                 span = width + self.position_offset

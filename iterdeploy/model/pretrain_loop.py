@@ -20,6 +20,7 @@ import torch
 from iterdeploy.config import option
 from iterdeploy.model.data import CompletionCollator, pad_id_of, tokenize_example
 from iterdeploy.model.stream import Example
+from iterdeploy.prompts.compact import ROOT_TYPE
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,9 @@ class LoopConfig:
                              "shuffled (less padding)", ge=1, le=4096)
     seed: int = option(0, "initialisation and batch order", ge=0, lt=2**32)
     log_every: int = option(100, "steps between loss-curve points (and log lines)", ge=1)
+    position_gaps: int = option(0, "in half of the examples, random extra positions (0..N) before each fact and "
+                                   "action, so that training shows the distances of longer tasks; sampling uses "
+                                   "consecutive positions, as the other half; 0: off", ge=0, le=64)
 
 
 def learning_rate(cfg: LoopConfig, step: int) -> float:
@@ -45,13 +49,33 @@ def learning_rate(cfg: LoopConfig, step: int) -> float:
     return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
 
 
+def unit_starts(tokenizer) -> frozenset[int]:
+    """Token ids that begin a fact or an action in the compact format: every word but the object names."""
+    return frozenset(i for w, i in tokenizer.get_vocab().items() if not w.startswith(ROOT_TYPE) or not w[len(ROOT_TYPE):].isdigit())
+
+
+def gapped_positions(ids: list[int], starts: frozenset[int], gaps: int, rng: random.Random) -> list[int]:
+    """Position ids that advance by 1 inside a fact or action and by 1 + a random 0..gaps before each one:
+    local order stays exact, distances between facts vary."""
+    positions, p = [], -1
+    for i, t in enumerate(ids):
+        p += 1 + (rng.randint(0, gaps) if i and t in starts else 0)
+        positions.append(p)
+    return positions
+
+
 def batches(examples: Iterator[Example], tokenizer, cfg: LoopConfig) -> Iterator[tuple[list[dict], list[Example]]]:
     """Token rows in batches of `batch_size`: a window of batches at a time, sorted by length (little
     padding), then shuffled (no length order across steps)."""
     rng = random.Random(cfg.seed)
+    starts = unit_starts(tokenizer) if cfg.position_gaps else frozenset()
     while True:
         window = [next(examples) for _ in range(cfg.batch_size * cfg.window)]
         rows = [tokenize_example(tokenizer, e.prompt, e.completion) for e in window]
+        if cfg.position_gaps:
+            for row in rows:
+                gaps = cfg.position_gaps if rng.random() < 0.5 else 0
+                row["position_ids"] = gapped_positions(row["input_ids"], starts, gaps, rng)
         order = sorted(range(len(rows)), key=lambda i: (len(rows[i]["input_ids"]), i))
         chunks = [order[i:i + cfg.batch_size] for i in range(0, len(order), cfg.batch_size)]
         rng.shuffle(chunks)
