@@ -100,3 +100,29 @@ def test_pretrain_then_sample_and_validate(project, capsys):
     # it has learned the format: completions stop at 'end', and their steps are the domain's actions
     assert (df["finish_reason"] == "stop").mean() >= 0.8
     assert not df["error"].isin(["unknown_action", "wrong_arity"]).any()
+
+
+def test_position_gaps_keep_local_order_and_vary_distances():
+    import random
+
+    from iterdeploy.model.data import CompletionCollator
+    from iterdeploy.model.pretrain_loop import gapped_positions, unit_starts
+
+    tok = build_tokenizer(["blocksworld"], 8)
+    text = "blocksworld init arm-empty clear object1 on object1 object2 goal on object2 object1 plan"
+    ids = tok(text)["input_ids"]
+    words = text.split()
+    starts = unit_starts(tok)
+    assert {tok.convert_ids_to_tokens(i) for i in starts} >= {"on", "clear", "init", "plan", ";", "end"}
+    assert not any(tok.convert_ids_to_tokens(i).startswith("object") for i in starts)
+    pos = gapped_positions(ids, starts, 4, random.Random(0))
+    assert pos == sorted(set(pos))  # strictly increasing
+    for i, w in enumerate(words[1:], start=1):  # an object name follows its predicate at the next position
+        if w.startswith("object"):
+            assert pos[i] == pos[i - 1] + 1
+    assert pos[-1] > len(ids) - 1  # some gap was drawn
+    assert gapped_positions(ids, starts, 0, random.Random(0)) == list(range(len(ids)))
+    batch = CompletionCollator(0)([{"input_ids": ids, "labels": ids, "position_ids": pos},
+                                   {"input_ids": ids[:3], "labels": ids[:3], "position_ids": pos[:3]}])
+    assert batch["position_ids"][0].tolist() == pos
+    assert batch["position_ids"][1, :3].tolist() == pos[:3]
