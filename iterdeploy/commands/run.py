@@ -11,6 +11,7 @@ import argparse
 import json
 import re
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -124,7 +125,14 @@ def run(args: argparse.Namespace) -> int:
         cmd += targets or ["dvc.yaml"]
         _say(f"dvc repro ({params.generations} generations; stages whose inputs are unchanged are skipped)")
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=root, env=dvc.dvc_env())
+    quiet = set() if dvc.has_remote(root) else {dvc.NO_REMOTE_NOISE}
+    proc = subprocess.Popen(cmd, cwd=root, env=dvc.dvc_env(), stdout=subprocess.PIPE, text=True, bufsize=1)
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.strip() not in quiet:
+            sys.stdout.write(line)
+            sys.stdout.flush()
+    proc.wait()
     if proc.returncode != 0:
         _say(f"dvc repro failed (exit {proc.returncode}); fix the cause above, then re-run `iterdeploy run` to resume")
         return 2

@@ -13,6 +13,7 @@ are the bytes DVC recorded, without running DVC.
 
 from __future__ import annotations
 
+import configparser
 import hashlib
 import json
 import os
@@ -150,6 +151,23 @@ def init_repo(cwd: str | Path, dvc: str | None = None) -> None:
         run(["init", "-q"], cwd=cwd, dvc=dvc)
     run(["config", "core.analytics", "false"], cwd=cwd, dvc=dvc)
     run(["config", "core.autostage", "true"], cwd=cwd, dvc=dvc)
+
+
+def has_remote(root: str | Path = ".") -> bool:
+    """Whether the repository configures a DVC remote (in .dvc/config or .dvc/config.local)."""
+    for name in ("config", "config.local"):
+        parser = configparser.ConfigParser()
+        try:
+            parser.read(Path(root) / ".dvc" / name, encoding="utf-8")
+        except (configparser.Error, UnicodeDecodeError):
+            continue
+        if any(section.strip().startswith("remote ") for section in parser.sections()):
+            return True
+    return False
+
+
+NO_REMOTE_NOISE = "Use `dvc push` to send your updates to remote storage."
+"""What `dvc repro` prints after every run, remote or not; `iterdeploy run` drops it when there is none."""
 
 
 def _read_yaml_file(path: Path, what: str) -> dict:
