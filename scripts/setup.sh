@@ -23,3 +23,8 @@ if [ ! -x .venv-dvc/bin/python ]; then
 fi
 .venv-dvc/bin/python -m pip install -q "dvc==${DVC_VERSION:-3.67.1}"
 .venv-dvc/bin/python -m pip check
+# Headless Chromium for the test that renders `dvc plots show` offline (Debian's package; root only).
+if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
+    echo "setup: could not install chromium (the offline plots test needs it)" >&2
+fi

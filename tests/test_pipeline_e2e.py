@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -45,6 +46,18 @@ def tiny_params() -> dict:
     p["generations"] = 2
     p["runtime"]["threads"] = 1
     return p
+
+
+def screenshot(page: Path, png: Path) -> None:
+    """A headless Chromium screenshot of a local page, with no network (the flags keep it offline)."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.fail("chromium is not installed (scripts/setup.sh installs Debian's chromium)")
+    with tempfile.TemporaryDirectory() as profile:
+        subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                        f"--user-data-dir={profile}", "--window-size=1200,900", "--virtual-time-budget=8000",
+                        f"--screenshot={png}", page.resolve().as_uri()], check=True, capture_output=True, timeout=120)
 
 
 def _git(root: Path, *args: str) -> None:
@@ -223,4 +236,13 @@ def test_dvc_experiment_metrics_and_plots(project, dagster_run):
     assert "runs/gen_002/metrics.json" in json.dumps(metrics)
     dvc.run(["plots", "show", "-o", "plots_out"], cwd=project)
     html = (project / "plots_out" / "index.html").read_text()
+    # offline: the page inlines Vega instead of loading it from a CDN, and headless Chromium draws it
+    assert "cdn.jsdelivr" not in html and "vegaEmbed" in html
+    png = project / "plots_out" / "page.png"
+    screenshot(project / "plots_out" / "index.html", png)
+    from PIL import Image
+
+    image = Image.open(png).convert("L")
+    dark = sum(1 for v in image.getdata() if v < 200)
+    assert dark > 2000, f"the plot page rendered blank ({dark} dark pixels)"
     assert "Solved fraction of the test tasks" in html and "progress.png" in html

@@ -144,13 +144,18 @@ def status(targets: Sequence[str] = (), cwd: str | Path = ".", dvc: str | None =
     return json.loads(out) if out else {}
 
 
+PLOTS_TEMPLATE = Path(__file__).with_name("dvc_plots.html")
+"""DVC's plot page with Vega inlined (scripts/build_plots_template.sh): `dvc plots show` works offline."""
+
+
 def init_repo(cwd: str | Path, dvc: str | None = None) -> None:
-    """`dvc init` (if needed) with analytics off and auto-staging on."""
+    """`dvc init` (if needed) with analytics off, auto-staging on and the offline plot page."""
     cwd = Path(cwd)
     if not (cwd / ".dvc").is_dir():
         run(["init", "-q"], cwd=cwd, dvc=dvc)
     run(["config", "core.analytics", "false"], cwd=cwd, dvc=dvc)
     run(["config", "core.autostage", "true"], cwd=cwd, dvc=dvc)
+    run(["config", "plots.html_template", str(PLOTS_TEMPLATE)], cwd=cwd, dvc=dvc)
 
 
 def has_remote(root: str | Path = ".") -> bool:
