@@ -64,7 +64,8 @@ def test_chain_across_generations(defs):
     assert parents("gen_002/checkpoint") == {"taskset", "gen_002/curated_dataset", "gen_000/checkpoint",
                                              "gen_001/checkpoint"}
     assert parents("gen_002/evaluation") == {"taskset", "gen_000/checkpoint", "gen_002/checkpoint",
-                                             "gen_002/curated_dataset", "gen_001/evaluation"}
+                                             "gen_002/validated_plans", "gen_002/curated_dataset",
+                                             "gen_001/curated_dataset", "gen_001/evaluation"}
     assert parents("gen_001/samples") == {"taskset", "gen_000/checkpoint"}
 
 

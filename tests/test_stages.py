@@ -96,6 +96,10 @@ def test_samples_validated_curated_checkpoint_evaluation(ran):
     m = json.loads(ctx.path(lay.metrics(2)).read_text())
     assert m["generation"] == 2 and m["tasks"] == 6 and m["curated"] == len(cur)
     assert set(m["by_domain"]) == {"blocksworld", "ferry"}
+    assert set(m["monitors"]) == {"distinct_valid_plans_per_task", "length_ratio_to_reference", "token_entropy",
+                                  "self_copy_share", "lost_tasks"}
+    assert m["monitors"]["token_entropy"] > 0 and "monitors" not in json.loads(ctx.path(lay.metrics(0)).read_text())
+    assert (smp["entropy"] > 0).all()
     history = json.loads(ctx.path(lay.history(2)).read_text())
     assert [h["generation"] for h in history] == [0, 1, 2]
     details = json.loads(ctx.path(lay.details(2)).read_text())

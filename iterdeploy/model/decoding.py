@@ -30,6 +30,13 @@ from iterdeploy.model.sampling_config import SamplingConfig, row_seed
 from iterdeploy.model.tokenizer import encode_prompt, stop_token_ids
 
 
+def entropy(logits: torch.Tensor) -> torch.Tensor:
+    """Entropy (nats) of each row's next-token distribution at temperature 1: the model's own uncertainty,
+    whatever temperature samples from it (a collapse monitor of iterative deployment)."""
+    logp = torch.log_softmax(logits.float(), dim=-1)
+    return -(logp.exp() * logp).sum(-1)
+
+
 def choose_tokens(logits: torch.Tensor, rngs: list[random.Random], cfg: SamplingConfig) -> torch.Tensor:
     """Next token per row: argmax, or temperature + top-p sampling.
 
@@ -81,8 +88,9 @@ def forward_for(model):
 
 @torch.no_grad()
 def decode_batch(forward, prompt_ids: list[list[int]], rows: list[int], seeds: list[int], cfg: SamplingConfig,
-                 stop_ids: list[int], pad_id: int, device: torch.device) -> list[tuple[list[int], str]]:
-    """Generate for `rows` (indices into prompt_ids, repeats allowed); (token ids, finish reason) per row."""
+                 stop_ids: list[int], pad_id: int, device: torch.device) -> list[tuple[list[int], str, float]]:
+    """Generate for `rows` (indices into prompt_ids, repeats allowed); (token ids, finish reason, summed entropy
+    of the steps) per row."""
     distinct = list(dict.fromkeys(rows))
     width = max(len(prompt_ids[p]) for p in distinct)
     ids = torch.full((len(distinct), width), pad_id, dtype=torch.long)
@@ -106,13 +114,16 @@ def decode_batch(forward, prompt_ids: list[list[int]], rows: list[int], seeds: l
     done = [False] * len(rows)
     tokens: list[list[int]] = [[] for _ in rows]
     finish = ["length"] * len(rows)
+    entropies = [0.0] * len(rows)
     stops = set(stop_ids)
     for _ in range(cfg.max_new_tokens):
         chosen = choose_tokens(logits, rngs, cfg)
-        for r, t in zip(active, chosen.tolist()):
+        step_entropy = entropy(logits).tolist()
+        for r, t, h in zip(active, chosen.tolist(), step_entropy):
             if done[r]:
                 continue
             tokens[r].append(t)
+            entropies[r] += h
             if t in stops:
                 done[r], finish[r] = True, "stop"
             elif len(tokens[r]) >= cfg.max_new_tokens:
@@ -131,13 +142,14 @@ def decode_batch(forward, prompt_ids: list[list[int]], rows: list[int], seeds: l
         width += 1
         logits = forward.step(chosen, next_pos, mask[:, :width])
         next_pos = next_pos + 1
-    return list(zip(tokens, finish))
+    return list(zip(tokens, finish, entropies))
 
 
 def generate(model, tokenizer, prompts: list[tuple[str, str]], cfg: SamplingConfig,
              progress: bool = False) -> list[dict]:
-    """Rows (task_id, sample_index, completion, prompt_tokens, completion_tokens, finish_reason) of an
-    in-memory model, ordered by (prompt, sample index); `sampling.sample` is the entry point for model folders."""
+    """Rows (task_id, sample_index, completion, prompt_tokens, completion_tokens, finish_reason, entropy: mean
+    nats per generated token) of an in-memory model, ordered by (prompt, sample index); `sampling.sample` is
+    the entry point for model folders."""
     model.eval()
     forward = forward_for(model)
     device = next(model.parameters()).device
@@ -146,7 +158,7 @@ def generate(model, tokenizer, prompts: list[tuple[str, str]], cfg: SamplingConf
     pad_id = pad_id_of(tokenizer)
     jobs = [(p, s) for p in range(len(prompts)) for s in range(cfg.k)]
     jobs.sort(key=lambda j: (-len(prompt_ids[j[0]]), j))  # longest first: memory trouble shows at once
-    results: dict[tuple[int, int], tuple[list[int], str]] = {}
+    results: dict[tuple[int, int], tuple[list[int], str, float]] = {}
     generated = 0
     start = time.perf_counter()
     with tqdm(total=len(jobs), unit="sample", desc="sampling", disable=not progress) as bar:
@@ -161,8 +173,9 @@ def generate(model, tokenizer, prompts: list[tuple[str, str]], cfg: SamplingConf
             bar.set_postfix(tok_s=f"{generated / (time.perf_counter() - start):.0f}")
     rows = []
     for p, s in sorted(results):
-        ids, reason = results[(p, s)]
+        ids, reason, summed = results[(p, s)]
         rows.append({"task_id": prompts[p][0], "sample_index": s,
                      "completion": tokenizer.decode(ids, skip_special_tokens=True),
-                     "prompt_tokens": len(prompt_ids[p]), "completion_tokens": len(ids), "finish_reason": reason})
+                     "prompt_tokens": len(prompt_ids[p]), "completion_tokens": len(ids), "finish_reason": reason,
+                     "entropy": round(summed / max(1, len(ids)), 6)})
     return rows

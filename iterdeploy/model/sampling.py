@@ -13,7 +13,7 @@ from iterdeploy.model.runtime import Runtime
 from iterdeploy.model.sampling_config import SamplingConfig
 
 COLUMNS = ["task_id", "sample_index", "completion", "prompt_tokens", "completion_tokens", "finish_reason",
-           "model_hash"]
+           "entropy", "model_hash"]
 
 
 def sample(model_dir: str | Path, prompts: list[tuple[str, str]], cfg: SamplingConfig,
@@ -29,4 +29,5 @@ def sample(model_dir: str | Path, prompts: list[tuple[str, str]], cfg: SamplingC
         rows = decoding.generate(model, tokenizer, prompts, cfg, progress)
     df = pd.DataFrame(rows, columns=COLUMNS[:-1])
     df["model_hash"] = model_hash
-    return df.astype({"sample_index": "int64", "prompt_tokens": "int64", "completion_tokens": "int64"})
+    return df.astype({"sample_index": "int64", "prompt_tokens": "int64", "completion_tokens": "int64",
+                      "entropy": "float64"})

@@ -81,5 +81,6 @@ def generate_vllm(model_dir: str | Path, prompts: list[tuple[str, str]], cfg: Sa
         o = out.outputs[0]
         rows.append({"task_id": task_id, "sample_index": s, "completion": o.text, "prompt_tokens": n_prompt,
                      "completion_tokens": len(o.token_ids),
-                     "finish_reason": "length" if o.finish_reason == "length" else "stop"})
+                     "finish_reason": "length" if o.finish_reason == "length" else "stop",
+                     "entropy": float("nan")})  # vLLM returns sampled logprobs only, not full distributions
     return rows

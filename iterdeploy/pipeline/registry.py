@@ -100,12 +100,13 @@ ARTIFACTS: tuple[Artifact, ...] = (
         params=lambda g: ("model",) if g == 0 else RUN + ("training",)),
     Artifact(
         "evaluation", stages.evaluation,
-        "Held-out test tasks: solved tasks per domain (greedy) and pass@k, the longest valid plan "
-        "(metrics.json); per size, lengths, errors, newly solved and lost tasks (details.json); plots.",
+        "Held-out test tasks: solved tasks per domain (greedy) and pass@k, the longest valid plan, the collapse "
+        "monitors (metrics.json); per size, lengths, errors, newly solved and lost tasks (details.json); plots.",
         frozenset({"pytorch", "json"}), 0,
         outs=lambda lay, g: (lay.evaluation(g), lay.details(g)),
         inputs=lambda g: ((TASKSET, 0), ("checkpoint", 0), ("checkpoint", g))
-        + ((("curated_dataset", g), ("evaluation", g - 1)) if g > 0 else ()),
+        + ((("validated_plans", g), ("curated_dataset", g), ("evaluation", g - 1)) if g > 0 else ())
+        + ((("curated_dataset", g - 1),) if g > 1 else ()),
         params=lambda g: RUN + ("evaluation",),
         metrics=lambda lay, g: (lay.metrics(g),),
         plots=lambda lay, g: (lay.history(g), lay.progress(g))),

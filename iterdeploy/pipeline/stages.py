@@ -19,6 +19,7 @@ from iterdeploy.artifacts import atomic_path, read_parquet, tree_hash, write_jso
 from iterdeploy.errors import IterdeployError
 from iterdeploy.model.sampling import sample
 from iterdeploy.model.training import finetune
+from iterdeploy.monitors import monitors
 from iterdeploy.pipeline.context import BASE_REFERENCE, Context, verify_base
 from iterdeploy.pipeline.plots import write_progress
 from iterdeploy.prompts.examples import prompts_for, training_examples, verdict_columns
@@ -79,7 +80,7 @@ def checkpoint(ctx: Context, gen: int) -> dict:
 
 
 SAMPLE_COLUMNS = ["task_id", "domain", "size", "generation", "sample_index", "sample_id", "model_hash", "prompt",
-                  "completion", "prompt_tokens", "completion_tokens", "finish_reason"]
+                  "completion", "prompt_tokens", "completion_tokens", "finish_reason", "entropy"]
 
 
 def samples(ctx: Context, gen: int) -> dict:
@@ -159,6 +160,11 @@ def evaluation(ctx: Context, gen: int) -> dict:
     details["model_hash"] = ctx.model_hash(gen)
     curated_rows = len(read_parquet(ctx.path(lay.curated(gen)), "curated dataset")) if gen > 0 else 0
     headline = evalmetrics.headline(details, curated_rows)
+    if gen > 0:
+        validated = read_parquet(ctx.path(lay.validated(gen)), "validated plans", ("task_id", "valid", "plan"))
+        before = read_parquet(ctx.path(lay.curated(gen - 1)), "curated dataset") if gen > 1 else None
+        reference = ctx.tasks.manifest.set_index("task_id")["reference_length"]
+        headline["monitors"] = monitors(validated, before, reference, details["vs_previous"]["greedy"]["n_lost"])
     history = [h for h in history if h["generation"] < gen] + [evalmetrics.history_row(details)]
     write_parquet(ctx.path(lay.evaluation(gen)), results)
     write_json(ctx.path(lay.details(gen)), details)
