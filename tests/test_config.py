@@ -199,6 +199,8 @@ def test_dvc_yaml_declares_params_metrics_plots():
     assert "runs/gen_001/curated_dataset.parquet" in stages["gen_002-curated_dataset"]["deps"]
     assert stages["gen_002-samples"]["deps"] == ["data/tasks", "runs/gen_001/checkpoint"]
     assert stages["gen_002-evaluation"]["metrics"] == ["runs/gen_002/metrics.json"]
+    assert "metrics" not in stages["gen_001-evaluation"]  # one metrics file: the last generation's
+    assert "runs/gen_001/metrics.json" in stages["gen_001-evaluation"]["outs"]
     assert stages["gen_002-samples"]["cmd"] == "iterdeploy stage samples --gen 2"
     assert any("runs/gen_002/history.json" in (x if isinstance(x, dict) else {x: 0}) for x in doc["plots"])
     g0 = stages["gen_000-checkpoint"]

@@ -23,17 +23,20 @@ HEADER = """\
 def render_dvc_yaml(params: LoopParams) -> str:
     """The text of dvc.yaml for `params`."""
     lay = Layout.of(params)
+    last = params.generations
     stages = {}
     for s in pipeline(params):
         body: dict = {"cmd": s.cmd}
         if s.deps:
             body["deps"] = list(s.deps)
         body["params"] = list(s.params)
-        body["outs"] = list(s.outs) + list(s.plots)
-        if s.metrics:
+        # Only the last generation's metrics are DVC metrics: `dvc exp show` compares runs by their outcome
+        # in a table that fits a terminal; every generation's numbers stay in history.json (the plots).
+        final = s.gen == last
+        body["outs"] = list(s.outs) + list(s.plots) + ([] if final else list(s.metrics))
+        if s.metrics and final:
             body["metrics"] = list(s.metrics)
         stages[s.name] = body
-    last = params.generations
     doc = {
         "stages": stages,
         "plots": [
