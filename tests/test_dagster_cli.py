@@ -70,6 +70,8 @@ def test_dg_list_defs_loads_the_code_location(tmp_path):
     keys = {a["asset_key"] for a in listed["assets"]}
     params = load_params(REPO / "params.yaml")
     assert keys == {"taskset"} | {s.name.replace("-", "/") for s in pipeline(params)}
+    deps = {a["asset_key"]: set(a["dependency_keys"]) for a in listed["assets"]}
+    assert deps["gen_001/validated_plans"] == {"gen_001/samples"}
     assert {j["name"] for j in listed["jobs"]} == {"loop"}
     assert not (tmp_path / "home" / ".dagster").exists()
 
