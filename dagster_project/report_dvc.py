@@ -5,7 +5,8 @@
 For the task set (data.dvc) and every stage in dvc.lock whose outputs on disk are the bytes dvc.lock
 records, one runless materialization of its asset with the metadata a Dagster run records (the DVC
 md5s, the artifact's counts, the plot), the same data version, and the provenance Dagster would record
-(the data versions of its upstream assets), in dependency order. A stage whose dvc.lock entry is the
+(the data versions of its upstream assets), in dependency order, followed by the stage's asset check
+(follows_curation_rule, not_worse_than_previous) evaluated on those files. A stage whose dvc.lock entry is the
 one its asset's latest materialization already describes (a Dagster run that committed it, or an
 earlier report) is not reported again, so a re-run with nothing to do reports nothing. Stages missing
 from dvc.lock, or whose outputs differ from it, are not reported (and are listed).
@@ -77,6 +78,28 @@ def _provenance_tags(instance, parents, code_version: str, version) -> dict[str,
     return tags
 
 
+def _report_check(instance, root: Path, params, stage, asset) -> None:
+    """The stage's asset check (defs/checks.py), evaluated on the artifact DVC made, against the materialization
+    just reported, as a Dagster run evaluates it after materializing."""
+    import dagster as dg
+    from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+        AssetCheckEvaluationTargetMaterializationData)
+
+    from dagster_project.defs.checks import CHECKS
+    from iterdeploy.errors import IterdeployError
+
+    name, outcome = CHECKS[stage.artifact.name]
+    try:
+        result = outcome(root, params, stage.gen)
+    except IterdeployError:
+        return  # an input of the check is missing: the check stays "not evaluated"
+    record = instance.fetch_materializations(asset, limit=1).records[0]
+    target = AssetCheckEvaluationTargetMaterializationData(
+        storage_id=record.storage_id, run_id=record.run_id, timestamp=record.timestamp)
+    instance.report_runless_asset_event(dg.AssetCheckEvaluation(
+        asset_key=asset, check_name=name, target_materialization_data=target, **result))
+
+
 def _recorded_key(latest, name: str = "dvc_lock") -> str | None:
     if not latest:
         return None
@@ -89,7 +112,9 @@ def report(root: str | Path, params_file: str = "params.yaml", instance=None) ->
     import dagster as dg
 
     from dagster_project.defs.assets import TASKSET_KEY, asset_key, dagster_upstream, shared_ancestors
-    from dagster_project.defs.events import data_version, describe, dvc_metadata, lock_key, plot_metadata, shared_md5s
+    from dagster_project.defs.checks import CHECKS
+    from dagster_project.defs.events import (data_version, describe, dvc_metadata, lock_key, ordered, plot_metadata,
+                                             shared_md5s)
     from dagster_project.instance import instance_home, open_instance
     from iterdeploy.pipeline import dvc
     from iterdeploy.pipeline.layout import DATA_DVC, Layout
@@ -116,9 +141,8 @@ def report(root: str | Path, params_file: str = "params.yaml", instance=None) ->
         elif _recorded_key(latest, "dvc_md5") == taskset_md5:
             out.current.append("taskset")
         else:
-            md = {"dvc_md5": dg.MetadataValue.text(taskset_md5), "dvc_stage": dg.MetadataValue.text(DATA_DVC),
-                  "path": dg.MetadataValue.path(str(root / lay.tasks)),
-                  "reported_by": dg.MetadataValue.text(SOURCE)}
+            md = {"reported_by": dg.MetadataValue.text(SOURCE), "dvc_stage": dg.MetadataValue.text(DATA_DVC),
+                  "dvc_md5": dg.MetadataValue.text(taskset_md5), "path": dg.MetadataValue.path(str(root / lay.tasks))}
             version = dg.DataVersion(taskset_md5)
             instance.report_runless_asset_event(dg.AssetMaterialization(
                 asset_key=TASKSET_KEY, metadata=md,
@@ -150,9 +174,11 @@ def report(root: str | Path, params_file: str = "params.yaml", instance=None) ->
             version = data_version(hashes, shared_md5s(root, lock, shared[stage.name]))
             tags = _provenance_tags(instance, [asset_key(u) for u in upstream[stage.name]], f"dvc:{key}", version)
             instance.report_runless_asset_event(dg.AssetMaterialization(
-                asset_key=asset, metadata=md, tags=tags,
+                asset_key=asset, metadata=ordered(md), tags=tags,
                 description=f"DVC stage {stage.name} ({stage.cmd}), reported from dvc.lock"))
             out.reported.append(stage.name)
+            if stage.artifact.name in CHECKS and stage.gen >= 1:
+                _report_check(instance, root, params, stage, asset)
     finally:
         if owned:
             instance.dispose()

@@ -266,6 +266,13 @@ def test_dvc_runs_are_reported_to_dagster(project, dagster_run, tmp_path):
         samples = instance.get_latest_materialization_event(dg.AssetKey(["gen_001", "samples"]))
         assert samples.asset_materialization.metadata["rows"].value == len(
             __import__("pandas").read_parquet(project / "runs/gen_001/samples.parquet"))
+        # the asset checks, evaluated on what DVC made, once
+        for g in (1, 2):
+            for artifact, check in (("curated_dataset", "follows_curation_rule"),
+                                    ("evaluation", "not_worse_than_previous")):
+                history = instance.event_log_storage.get_asset_check_execution_history(
+                    dg.AssetCheckKey(dg.AssetKey([f"gen_00{g}", artifact]), check), limit=5)
+                assert len(history) == 1 and history[0].event.asset_check_evaluation.passed, (g, check)
         assert set(_stale(instance, assets).values()) == {"FRESH"}
 
     # Staleness on a copy of the instance: a new task set (another data version) ...

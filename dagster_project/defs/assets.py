@@ -16,7 +16,7 @@ from iterdeploy.pipeline.pin import pin_taskset
 from iterdeploy.pipeline.registry import TASKSET, Stage, pipeline, run_stage
 from iterdeploy.pipeline.stages import taskset
 
-from .events import data_version, describe, dvc_metadata, metadata_value, plot_metadata, shared_md5s
+from .events import data_version, describe, dvc_metadata, metadata_value, ordered, plot_metadata, shared_md5s
 from .resources import IterdeployResource
 
 TASKSET_KEY = dg.AssetKey([TASKSET])
@@ -80,7 +80,7 @@ def _materialize(context: dg.AssetExecutionContext, res: IterdeployResource, sta
         version = data_version(dvc.locked_outs(lock, stage.name), shared_md5s(ctx.root, lock, shared))
     if stage.artifact.name == "evaluation":
         md.update(plot_metadata(context.instance, ctx.root / Layout.of(ctx.params).progress(stage.gen)))
-    return dg.MaterializeResult(metadata=md, data_version=version)
+    return dg.MaterializeResult(metadata=ordered(md), data_version=version)
 
 
 def stage_asset(stage: Stage, upstream: tuple[str, ...], shared: tuple[str, ...]) -> dg.AssetsDefinition:

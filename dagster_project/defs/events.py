@@ -106,6 +106,18 @@ def dvc_metadata(lock: dict, stage) -> dict[str, dg.MetadataValue]:
     return md
 
 
+FIRST = ("reported_by", "dvc_stage", "dvc_md5", "path", "plot")
+LAST = ("plot_file", "dvc_md5_all", DVC_LOCK_KEY)
+
+
+def ordered(md: dict[str, dg.MetadataValue]) -> dict[str, dg.MetadataValue]:
+    """Metadata in the order the UI lists it: who made it and its hash, its file and plot, its numbers, the
+    remaining hashes."""
+    head = [k for k in FIRST if k in md]
+    tail = [k for k in LAST if k in md]
+    return {k: md[k] for k in head + [k for k in md if k not in head and k not in tail] + tail}
+
+
 def _parquet_rows(path: Path) -> int | None:
     import pyarrow.parquet as pq
 
