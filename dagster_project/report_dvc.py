@@ -203,11 +203,17 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
-    except Exception as exc:  # the instance's storage (a locked or corrupt database...): one line, no traceback
+    except Exception as exc:  # the instance (its settings, a locked or corrupt database...): one line, no traceback
+        import yaml
+        from dagster import DagsterInvalidConfigError
+
         from dagster_project.instance import instance_home
 
+        where = instance_home(args.root)
+        if isinstance(exc, (yaml.YAMLError, DagsterInvalidConfigError)):
+            where = where / "dagster.yaml"
         first = (str(exc).strip().splitlines() or [""])[0][:300]
-        print(f"report_dvc: {instance_home(args.root)}: {type(exc).__name__}: {first}", file=sys.stderr)
+        print(f"report_dvc: {where}: {type(exc).__name__}: {first}", file=sys.stderr)
         return 2
     print(f"[dagster] {result.line()}", flush=True)
     return 0
