@@ -47,13 +47,18 @@ def _env(tmp_path: Path, settings: str | None = None) -> dict[str, str]:
     return env
 
 
-def test_project_instance_settings():
+def test_project_instance_settings(tmp_path):
     """The checked-in instance settings turn telemetry and the new-user dialog off, and git tracks only them."""
     import yaml
 
     settings = yaml.safe_load((REPO / ".dagster" / "dagster.yaml").read_text())
     assert settings["telemetry"] == {"enabled": False}
     assert settings["nux"] == {"enabled": False}
+    import dagster as dg
+
+    shutil.copy(REPO / ".dagster" / "dagster.yaml", tmp_path / "dagster.yaml")
+    with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
+        assert instance.telemetry_enabled is False and instance.nux_enabled is False
     ignored = subprocess.run(["git", "check-ignore", "-q", ".dagster/history/runs.db"], cwd=REPO)
     tracked = subprocess.run(["git", "check-ignore", "-q", ".dagster/dagster.yaml"], cwd=REPO)
     assert ignored.returncode == 0 and tracked.returncode == 1
@@ -108,12 +113,16 @@ def _group(pgid: int) -> list[int]:
     return pids
 
 
-def _loaded(port: int) -> bool:
-    query = json.dumps({"query": "{ workspaceOrError { ... on Workspace { locationEntries { loadStatus } } } }"})
-    req = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", query.encode(),
+def _graphql(port: int, query: str) -> bytes:
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", json.dumps({"query": query}).encode(),
                                  {"Content-Type": "application/json"})
+    return urllib.request.urlopen(req, timeout=5).read()
+
+
+def _loaded(port: int) -> bool:
     try:
-        return b'"LOADED"' in urllib.request.urlopen(req, timeout=5).read()
+        status = _graphql(port, "{ workspaceOrError { ... on Workspace { locationEntries { loadStatus } } } }")
+        return b'"LOADED"' in status
     except OSError:
         return False
 
@@ -152,7 +161,8 @@ def _stop(proc: subprocess.Popen, sig: int, group: bool) -> float:
 
 @pytest.mark.slow
 def test_dg_dev_stops_on_ctrl_c(tmp_path):
-    proc, _ = _start_dev(tmp_path, [])
+    proc, port = _start_dev(tmp_path, [])
+    assert json.loads(_graphql(port, "{ shouldShowNux }"))["data"]["shouldShowNux"] is False  # no community dialog
     seconds = _stop(proc, signal.SIGINT, group=True)
     assert seconds < 10, (tmp_path / "dg-dev.log").read_text()[-3000:]
     assert not (tmp_path / "home" / ".dagster").exists()
