@@ -161,6 +161,7 @@ def _run_cli(root: Path, *args: str, kill_on: str | None = None) -> tuple[int, s
     """`iterdeploy run` in a child process group; with kill_on, SIGKILL the group when that text appears."""
     cmd = [sys.executable, "-m", "iterdeploy", "run", "--root", str(root), *args]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env.pop("DAGSTER_HOME", None)  # DVC's stages are reported to the project's own instance, <root>/.dagster
     proc = subprocess.Popen(cmd, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env=env, start_new_session=True)
     out = []
@@ -205,9 +206,104 @@ def test_dvc_repro_gives_identical_artifacts_and_resumes(project, dagster_run):
     # Same bytes whichever tool ran it.
     assert _lock_outs(project) == lock_dagster
     assert _file_hashes(project) == files_dagster
-    # A second run does nothing.
+    assert "[dagster] reported 13 DVC stage(s)" in out  # the task set and 12 stages, into <root>/.dagster
+    # A second run does nothing, and reports nothing twice.
     code, out = _run_cli(project)
     assert code == 0 and "Running stage" not in out
+    assert "[dagster] reported 0 DVC stage(s)" in out and "; 13 already recorded" in out
+
+
+def _instance_assets(project: Path):
+    from dagster_project.defs.assets import build_assets
+    from iterdeploy.pipeline.params import load_params
+
+    return build_assets(load_params(project / "params.yaml"))
+
+
+def _stale(instance, assets) -> dict[str, str]:
+    from dagster._utils.test.data_versions import get_stale_status_resolver
+
+    resolver = get_stale_status_resolver(instance, assets)
+    return {a.key.to_user_string(): resolver.get_status(a.key).value for a in assets}
+
+
+def test_dvc_runs_are_reported_to_dagster(project, dagster_run, tmp_path):
+    """After `iterdeploy run` (the test above), the project's Dagster instance holds one materialization per
+    stage DVC ran, with dvc.lock's md5s and a Dagster run's metadata, and Dagster sees every asset as fresh;
+    a new task set then makes its readers stale, through the first reader of each generation."""
+    import dagster as dg
+    from dagster._core.definitions.data_version import DATA_VERSION_TAG
+
+    from dagster_project.defs.events import data_version
+    from iterdeploy.pipeline import dvc
+
+    home = project / ".dagster"
+    assert "telemetry" in (home / "dagster.yaml").read_text()
+    lock, pin = dvc.read_lock(project), dvc.read_pin(project)
+    assets = _instance_assets(project)
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        taskset = instance.get_latest_materialization_event(dg.AssetKey(["taskset"])).asset_materialization
+        assert taskset.metadata["dvc_md5"].value == pin["md5"] and taskset.tags[DATA_VERSION_TAG] == pin["md5"]
+        for name, entry in lock.items():
+            key = dg.AssetKey(name.split("-"))
+            records = instance.fetch_materializations(key, limit=10).records
+            assert len(records) == 1, name  # two successful `iterdeploy run`s, one report
+            mat = records[0].event_log_entry.asset_materialization
+            outs = {o["path"]: o["md5"] for o in entry["outs"]}
+            first = Path(mat.metadata["path"].value).relative_to(project).as_posix()  # the stage's first output
+            assert mat.metadata["dvc_md5"].value == outs[first], name
+            assert mat.metadata["dvc_stage"].value == name and mat.metadata["reported_by"].value == "dvc repro"
+            assert mat.tags[DATA_VERSION_TAG].startswith(data_version(outs).value)
+        evaluation = instance.get_latest_materialization_event(dg.AssetKey(["gen_002", "evaluation"]))
+        md = evaluation.asset_materialization.metadata
+        metrics = json.loads((project / "runs/gen_002/metrics.json").read_text())
+        assert md["solved"].value == metrics["solved"] and md["tasks"].value == metrics["tasks"]
+        # the plot: a short Markdown image (shown inline) served by the webserver from the log storage
+        plot = md["plot"].value
+        assert plot.startswith("![progress") and len(plot) < 1000
+        served = plot.split("(/logs/")[1].rstrip(")").split("/")
+        assert (home / "storage" / Path(*served[:-1])).with_suffix(".png").is_file()
+        samples = instance.get_latest_materialization_event(dg.AssetKey(["gen_001", "samples"]))
+        assert samples.asset_materialization.metadata["rows"].value == len(
+            __import__("pandas").read_parquet(project / "runs/gen_001/samples.parquet"))
+        # the asset checks, evaluated on what DVC made, once
+        for g in (1, 2):
+            for artifact, check in (("curated_dataset", "follows_curation_rule"),
+                                    ("evaluation", "not_worse_than_previous")):
+                history = instance.event_log_storage.get_asset_check_execution_history(
+                    dg.AssetCheckKey(dg.AssetKey([f"gen_00{g}", artifact]), check), limit=5)
+                assert len(history) == 1 and history[0].event.asset_check_evaluation.passed, (g, check)
+        assert set(_stale(instance, assets).values()) == {"FRESH"}
+
+    # Staleness on a copy of the instance: a new task set (another data version) ...
+    copy = tmp_path / "instance"
+    shutil.copytree(home, copy)
+    with dg.DagsterInstance.from_config(str(copy)) as instance:
+        instance.report_runless_asset_event(dg.AssetMaterialization(
+            asset_key=["taskset"], tags={DATA_VERSION_TAG: "0" * 32 + ".dir"}))
+        stale = {k for k, v in _stale(instance, assets).items() if v == "STALE"}
+        assert stale == {"gen_000/evaluation", "gen_001/samples", "gen_002/samples"}
+        # ... and the first reader re-made from it, with the very same bytes: its data version carries the new
+        # task set, so the next stage, which reads the task set too (dvc.yaml), is stale as well.
+        outs = dvc.locked_outs(lock, "gen_001-samples")
+        version = data_version(outs, ["0" * 32 + ".dir", dvc.locked_outs(lock, "gen_000-checkpoint")[
+            "runs/gen_000/checkpoint"]])
+        instance.report_runless_asset_event(dg.AssetMaterialization(
+            asset_key=["gen_001", "samples"], tags={DATA_VERSION_TAG: version.value}))
+        stale = {k for k, v in _stale(instance, assets).items() if v == "STALE"}
+        assert "gen_001/validated_plans" in stale and "gen_001/samples" not in stale
+
+
+def test_reporting_writes_nothing_in_home(project, dagster_run, tmp_path):
+    """The reporter on its own, with the project's instance (DAGSTER_HOME unset) and an empty HOME: nothing new
+    to report, and nothing written under ~/.dagster."""
+    env = dict(os.environ, HOME=str(tmp_path), PYTHONPATH=str(REPO))
+    env.pop("DAGSTER_HOME", None)
+    proc = subprocess.run([sys.executable, "-m", "dagster_project.report_dvc", "--root", str(project)],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "reported 0 DVC stage(s)" in proc.stdout and str(project / ".dagster") in proc.stdout
+    assert not (tmp_path / ".dagster").exists()
 
 
 def test_dvc_experiment_metrics_and_plots(project, dagster_run):

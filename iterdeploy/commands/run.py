@@ -141,4 +141,29 @@ def run(args: argparse.Namespace) -> int:
     st = dvc.status(["dvc.yaml"], cwd=root, dvc=exe)
     _say(f"finished in {time.perf_counter() - t0:.0f}s; dvc status: " + ("clean" if not st else json.dumps(st)))
     print(summary_table(root, params), flush=True)
+    _report_to_dagster(root, args.params)
     return 0 if not st else 2
+
+
+def _report_to_dagster(root: Path, params_file: str) -> None:
+    """Report what DVC made to the Dagster instance (dagster_project/report_dvc.py, in a child process: the
+    core never imports Dagster), when Dagster is installed here; a failure is a warning."""
+    import importlib.util
+    import os
+    import sys
+
+    checkout = Path(__file__).resolve().parents[2]
+    if importlib.util.find_spec("dagster") is None or not (checkout / "dagster_project" / "report_dvc.py").is_file():
+        return
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (str(checkout), os.environ.get("PYTHONPATH")) if p))
+    cmd = [sys.executable, "-m", "dagster_project.report_dvc", "--root", str(root), "--params", params_file]
+    try:
+        proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=600)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        _say(f"warning: could not report the stages to Dagster ({type(exc).__name__})")
+        return
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1]
+        _say(f"warning: could not report the stages to Dagster: {last}")
+    elif proc.stdout.strip():
+        print(proc.stdout.strip().splitlines()[-1], flush=True)
