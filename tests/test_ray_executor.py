@@ -238,3 +238,36 @@ def test_a_cluster_that_cannot_be_joined_is_one_line():
     with pytest.raises(ConfigError, match=r"^ray_address: cannot join the Ray cluster at 'head:6379': Could not find "
                                           r"any running Ray instance\.$"):
         ray_executor.connect(FakeRay, "head:6379")
+
+
+def test_the_dagster_resource_chooses_the_executor(project):
+    """The checked-in cluster run config is valid for the `loop` job, and its resource settings reach both
+    sampling sections as params overrides."""
+    import dagster as dg
+
+    from dagster_project.definitions import build_definitions
+    from dagster_project.defs.resources import IterdeployResource
+
+    run_config = yaml.safe_load((REPO / "configs" / "dagster-ray.yaml").read_text())
+    job = build_definitions(project).resolve_job_def("loop")
+    assert dg.validate_run_config(job, run_config)
+    settings = dict(run_config["resources"]["iterdeploy"]["config"], project_dir=str(project), device="cpu")
+    params = IterdeployResource(**settings).params()
+    for section in (params.sampling, params.evaluation):
+        assert (section.executor, section.ray_address, section.ray_workers) == \
+            ("ray", "ray://iterdeploy-head-svc:10001", 8)
+    default = IterdeployResource(project_dir=str(project)).params()
+    assert default.sampling.executor == default.evaluation.executor == "local"
+    with pytest.raises(ConfigError, match="sampling.executor: 'spark' is not one of local|ray"):
+        IterdeployResource(project_dir=str(project), executor="spark").params()
+
+
+def test_nothing_but_the_ray_executor_imports_ray():
+    code = ("import sys; import iterdeploy.cli, iterdeploy.pipeline.stages, iterdeploy.model.sampling, "
+            "dagster_project.definitions; assert 'ray' not in sys.modules, 'ray was imported'; "
+            "import iterdeploy.model.ray_executor; assert 'ray' not in sys.modules, 'ray imported eagerly'")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    imports = [str(p.relative_to(REPO)) for p in (REPO / "iterdeploy").rglob("*.py")
+               if "import ray" in p.read_text() or "from ray" in p.read_text()]
+    assert imports == ["iterdeploy/model/ray_executor.py"]
