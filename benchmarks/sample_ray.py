@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     load = os.getloadavg()
     ready_at: list[float] = []
     say = ray_executor._say
-    ray_executor._say = lambda msg: (ready_at.append(time.perf_counter()) if " workers (" in msg else None, say(msg))
+    ray_executor._say = lambda msg: (ready_at.append(time.perf_counter()) if " each) on " in msg else None, say(msg))
     runtime = Runtime(threads=args.threads)
     base = dict(k=args.k, temperature=1.0, top_p=1.0, max_new_tokens=args.max_new_tokens,
                 batch_size=args.batch_size, seed=args.seed)

@@ -221,8 +221,8 @@ def generate_on_ray(model_dir: str | Path, prompts: list[tuple[str, str]], cfg: 
     connect(ray, cfg.ray_address)
     model_dir = Path(model_dir).resolve()
     expected = _expected_folders(model_dir)
-    worker_runtime = dataclasses.replace(runtime, device="cuda") if _uses_gpu(runtime) else runtime  # Ray sets
-    # CUDA_VISIBLE_DEVICES to the worker's own GPU
+    # Ray sets each GPU worker's CUDA_VISIBLE_DEVICES to its own GPU, which is then its `cuda`.
+    worker_runtime = dataclasses.replace(runtime, device="cuda") if _uses_gpu(runtime) else runtime
     if cfg.backend == "vllm":
         from iterdeploy.model.vllm_backend import _check_servable
 
@@ -258,7 +258,7 @@ def generate_on_ray(model_dir: str | Path, prompts: list[tuple[str, str]], cfg: 
                 raise IterdeployError(f"Ray worker on {i['node']} runs {i['versions']}, this process {mine}: install "
                                       "the same versions there (constraints.txt), or its rows would differ")
         pids = {slot: {i["pid"]} for slot, i in enumerate(info)}
-        _say(f"{workers} workers ({_label(need)} each) on {len({i['node'] for i in info})} node(s), {len(items)} "
+        _say(f"{workers} worker{'' if workers == 1 else 's'} ({_label(need)} each) on {len({i['node'] for i in info})} node(s), {len(items)} "
              f"{'groups of prompts' if cfg.backend == 'vllm' else 'batches'}")
         pool = ActorPool(actors)
         call = (lambda a, it: a.generate.remote(*it)) if cfg.backend == "vllm" else \
