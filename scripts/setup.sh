@@ -14,6 +14,8 @@ fi
 .venv/bin/python -m pip install -q -c constraints.txt -e ".[test]"
 # Pipeline: Dagster in .venv (the `pipeline` extra).
 .venv/bin/python -m pip install -q -c constraints.txt -e ".[pipeline]"
+# Ray (the `ray` extra): sampling and evaluation on a cluster (`executor: ray`); tests run it on a local one.
+.venv/bin/python -m pip install -q -c constraints.txt -e ".[ray]"
 .venv/bin/python -m pip check
 # DVC in its own venv: its hydra-core pins antlr4-python3-runtime 4.9 while Dagster's selection parser
 # needs 4.13 (one shared env breaks every Dagster selection string). iterdeploy/dvc.py runs it as a subprocess.
