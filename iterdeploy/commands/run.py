@@ -14,7 +14,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from iterdeploy.commands import add_project_arguments, load_project_params
+from iterdeploy.commands import add_project_arguments, load_project_params, params_file_in_project
 from iterdeploy.errors import ConfigError, IterdeployError
 
 
@@ -105,9 +105,10 @@ def run(args: argparse.Namespace) -> int:
     exe = dvc.find_dvc(args.dvc, root)
     if not (root / ".dvc").is_dir():
         raise IterdeployError("not a DVC project (no .dvc/); run `dvc init` in a git repository first", root)
-    path, changed = write_dvc_yaml(params, root)
+    params_file = params_file_in_project(args)
+    path, changed = write_dvc_yaml(params, root, params_file)
     if changed:
-        _say(f"regenerated {path.name} from params.yaml ({params.generations} generations); commit it with git")
+        _say(f"regenerated {path.name} from {params_file} ({params.generations} generations); commit it with git")
     if dvc.clear_stale_locks(root):
         _say("removed a stale DVC lock left by an interrupted run")
     if not dvc.lock_held(root):
