@@ -16,7 +16,7 @@ from iterdeploy.tasks.taskset import build_taskset
 
 
 def _rebuild(ctx: Context) -> str:
-    build_taskset(ctx.params.tasks, ctx.path(str(ctx.layout.tasks)))
+    build_taskset(ctx.params.tasks, ctx.path(str(ctx.layout.tasks)), ctx.root)
     ctx.__dict__.pop("tasks", None)  # the cached reader saw the old folder
     return dvc.md5(ctx.path(ctx.layout.pinned_dir))
 
