@@ -99,7 +99,7 @@ def spec_domain_files(spec: TaskSetSpec, base: str | Path | None = None) -> dict
         path = (collection_root(split.collection, base) / split.domain / "domain.pddl") if not split.generated \
             else domain_path(split.domain)
         known = files.setdefault(split.domain, path)
-        if known != path and known.read_bytes() != path.read_bytes():
+        if known != path and known.is_file() and path.is_file() and known.read_bytes() != path.read_bytes():
             raise ConfigError(f"tasks.splits: domain {split.domain} has two different domain files, {known} and "
                               f"{path}; a task set holds one domain file per domain")
     return files
