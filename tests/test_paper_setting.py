@@ -468,3 +468,47 @@ def test_the_report_says_when_a_generation_had_no_valid_sample():
         "gen_001 is the previous model carried forward unchanged (not trained).",
         "**gen_003: no valid sample** among its 48 deployment samples; model gen_003 trains on the 2 plans "
         "accumulated in earlier generations."]
+
+
+# --------------------------------------------------------------------------- the warm start
+
+
+def test_warm_start_writes_a_merged_base_the_loop_can_name(chat_models, tmp_path, capsys):
+    """`iterdeploy models warm-start`: LoRA on the reference plans of the train split (pddl-chat), merged into a
+    full folder; a tiny random chat model stands in for SmolLM2."""
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file
+
+    from iterdeploy.model.loading import is_adapter
+
+    root = tmp_path / "project"
+    (root / "models").mkdir(parents=True)
+    shutil.copytree(chat_models[0], root / "models" / "chat")
+    data = yaml.safe_load((PRESETS / "smollm2-cpu.yaml").read_text())
+    data["model"]["path"] = "models/chat"
+    data["tasks"]["splits"] = [{"name": "train", "domain": "blocksworld", "sizes": [2, 3], "per_size": 2},
+                               {"name": "deploy", "domain": "blocksworld", "sizes": [3], "per_size": 1},
+                               {"name": "test", "domain": "blocksworld", "sizes": [4], "per_size": 1}]
+    (root / "warm.yaml").write_text(yaml.safe_dump(data))
+    args = ["models", "warm-start", "--root", str(root), "--params", "warm.yaml", "--split", "train", "--max-size", "2",
+            "--out", str(root / "models" / "warm"), "--training.max_steps", "2", "--training.lr", "0.01"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "warm start: 2 reference plans of split 'train' (sizes [2]), lora on models/chat" in out
+    warm = root / "models" / "warm"
+    assert not is_adapter(warm) and (warm / "config.json").is_file()
+    card = json.loads((warm / "model_card.json").read_text())
+    assert card["kind"] == "warm-start-lora-merged" and card["steps"] == 2 and card["lora"]["r"] == 16
+    assert card["source"]["tasks"] == ["blocksworld-train-s02-000", "blocksworld-train-s02-001"]
+    before, after = load_file(str(chat_models[0] / "model.safetensors")), load_file(str(warm / "model.safetensors"))
+    assert set(before) == set(after)  # the base's own tensors, no LoRA leftovers
+    assert any(not torch.equal(before[k], after[k]) for k in before)  # the merged adapter changed them
+    assert not (root / "data").exists()  # the project's task set folder is untouched
+    data["model"]["path"] = "models/warm"
+    (root / "loop.yaml").write_text(yaml.safe_dump(data))
+    assert main(["run", "--root", str(root), "--params", "loop.yaml", "--dry"]) == 0
+    assert "model: models/warm (pddl-chat): present" in capsys.readouterr().out
+    assert main(args[:-4] + ["--split", "deploy", "--max-size", "1"]) == 2
+    assert "--split deploy: no task with a reference plan of size <= 1" in capsys.readouterr().err
