@@ -171,12 +171,19 @@ def train_model(model, tokenizer, examples: list[tuple[str, str]], cfg: TrainCon
     rows, dropped = tokenize_examples(tokenizer, examples, cfg.max_length)
     collator = CompletionCollator(pad_id_of(tokenizer), cfg.position_offset, cfg.seed)
     use_bf16 = runtime.mixed_precision_bf16()
-    use_cpu = runtime.torch_device().type == "cpu"
+    device = runtime.torch_device()
+    use_cpu = device.type == "cpu"
+    if device.type == "cuda" and device.index is not None:
+        torch.cuda.set_device(device)  # the Trainer trains on the current CUDA device
     progress = sys.stderr.isatty() if progress is None else progress
     model.train()
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="iterdeploy-train-") as scratch:  # Trainer wants a folder; nothing kept
         args = _training_arguments(cfg, scratch, use_bf16, use_cpu, progress)
+        if args.device.type != device.type:
+            raise ConfigError(f"runtime.device: {runtime.device!r}, but the Trainer would train on {args.device}")
+        if not use_cpu:
+            args._n_gpu = 1  # the configured device only: no DataParallel over every visible GPU
         trainer = Trainer(model=model, args=args, train_dataset=rows, data_collator=collator)
         trainer.remove_callback(PrinterCallback)
         trainer.remove_callback(ProgressCallback)

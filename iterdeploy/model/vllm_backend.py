@@ -38,12 +38,24 @@ def _check_servable(base: Path) -> None:
                           "use backend: transformers (the model is tiny)", base / "config.json")
 
 
+def _check_device(runtime: Runtime) -> None:
+    """vLLM runs on CUDA and takes no device index: runtime.device must say cuda (cuda:0 at most)."""
+    device = runtime.device.strip()
+    if not device.startswith("cuda"):
+        raise ConfigError(f"runtime.device: {device!r}, but sampling backend 'vllm' runs on a CUDA device; set "
+                          "runtime.device: cuda or use backend: transformers")
+    if device not in ("cuda", "cuda:0"):
+        raise ConfigError(f"runtime.device: {device!r}: vLLM takes no device index; choose the GPU with "
+                          "CUDA_VISIBLE_DEVICES and set runtime.device: cuda")
+
+
 class VllmEngine:
     """A vLLM engine on one model folder (an adapter is served on its base), for many `generate` calls."""
 
     def __init__(self, model_dir: str | Path, cfg: SamplingConfig, runtime: Runtime = Runtime()):
         from transformers import GenerationConfig
 
+        _check_device(runtime)
         model_dir = Path(model_dir)
         base = adapter_base(model_dir) if is_adapter(model_dir) else model_dir
         _check_servable(base)
