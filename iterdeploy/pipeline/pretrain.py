@@ -11,6 +11,7 @@ goes into the model card, beside the data spec, loss curve, tokens, wall time an
 
 from __future__ import annotations
 
+import random
 import subprocess
 import time
 from dataclasses import dataclass
@@ -27,7 +28,10 @@ from iterdeploy.model.runtime import Runtime
 from iterdeploy.model.stream import DomainRange, TaskStream
 from iterdeploy.model.tokenizer import build_tokenizer, save_tokenizer
 from iterdeploy.model.transfer import transfer_curve, transfer_tasks
+from iterdeploy.planning.pddl import parse_domain, parse_problem
 from iterdeploy.prompts.compact import CompactFormat
+from iterdeploy.tasks.domains import domain_text
+from iterdeploy.tasks.generators import get_generator
 from iterdeploy.tasks.taskset import load_manifest
 
 EXCLUDED = "pretraining_excluded.txt"
@@ -94,6 +98,24 @@ def _commit(root: Path) -> str | None:
     return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
 
 
+def check_name_pool(params: PretrainParams, transfer_set) -> None:
+    """Every task the run will prompt with (the stream's largest, the transfer curve's) has names in the
+    model's pool: refused before training, not after an hour of it."""
+    limit = params.model.max_objects
+    for d in params.stream.domains:
+        gen = get_generator(d.domain)
+        domain = parse_domain(domain_text(d.domain))
+        problem = gen.generate(gen.from_size(d.max_size), random.Random(0), "size-check").problem
+        n = len(parse_problem(problem, domain).objects)
+        if n > limit:
+            raise ConfigError(f"stream.domains: {d.domain} size {d.max_size} has {n} objects; the model has names "
+                              f"for {limit} (model.max_objects)")
+    for t in transfer_set:
+        if len(t.task.problem.objects) > limit:
+            raise ConfigError(f"transfer.extra_sizes: {t.domain} size {t.size} has {len(t.task.problem.objects)} "
+                              f"objects; the model has names for {limit} (model.max_objects)")
+
+
 def pretrain(root: str | Path, params: PretrainParams, log: Callable[[str], None] = print) -> dict:
     """Train the embedded base, measure its transfer curve, write the model folder atomically; the card."""
     root = Path(root)
@@ -101,6 +123,10 @@ def pretrain(root: str | Path, params: PretrainParams, log: Callable[[str], None
     start = time.perf_counter()
     tokenizer = build_tokenizer(list(params.model.domains), params.model.max_objects)
     fmt = CompactFormat.for_tokenizer(tokenizer)
+    t = params.transfer
+    sizes = {d.domain: list(range(d.min_size, d.max_size + t.extra_sizes + 1)) for d in params.stream.domains}
+    transfer_set = transfer_tasks(sizes, t.per_size, t.seed)
+    check_name_pool(params, transfer_set)
     exclude = excluded_hashes(root, params.stream)
     stream = TaskStream(list(params.stream.domains), fmt, params.stream.seed, frozenset(exclude))
     model = new_embedded_model(params.model, tokenizer, params.optimizer.seed)
@@ -108,10 +134,8 @@ def pretrain(root: str | Path, params: PretrainParams, log: Callable[[str], None
     log(f"pretrain: {n_params:,} parameters, vocabulary {len(tokenizer)}, {params.optimizer.steps} steps of "
         f"{params.optimizer.batch_size} fresh tasks ({len(exclude)} deploy/test tasks excluded)")
     stats = pretrain_loop(model, tokenizer, iter(stream), params.optimizer, log)
-    t = params.transfer
-    sizes = {d.domain: list(range(d.min_size, d.max_size + t.extra_sizes + 1)) for d in params.stream.domains}
-    log(f"pretrain: transfer curve on {sum(map(len, sizes.values())) * t.per_size} fresh tasks")
-    table = transfer_curve(model, tokenizer, fmt, transfer_tasks(sizes, t.per_size, t.seed), k=t.k,
+    log(f"pretrain: transfer curve on {len(transfer_set)} fresh tasks")
+    table = transfer_curve(model, tokenizer, fmt, transfer_set, k=t.k,
                            temperature=t.temperature, max_new_tokens=t.max_new_tokens, batch_size=t.batch_size)
     transfer = [{k: (None if v != v else v) for k, v in row.items()} for row in table.to_dict("records")]
     card = {
