@@ -80,19 +80,23 @@ def test_a_size_decay_draws_large_tasks_rarely_and_uniform_stays_as_it_was():
         build(DomainRange, {"domain": "blocksworld", "min_size": 2, "max_size": 6, "size_decay": 0.0})
 
 
-def test_pretrain_refuses_tasks_beyond_the_name_pool_before_training(project, capsys):
-    """A transfer size whose tasks have more objects than the model has names fails at once, naming the field."""
+def test_pretrain_refuses_a_stream_beyond_the_name_pool_before_training(project, capsys):
+    """A stream size whose tasks have more objects than the model has names fails at once, naming the field."""
     params = tiny_pretrain_params()
-    params["transfer"]["extra_sizes"] = 6  # 3 + 6 = 9 blocks, 8 names
+    params["stream"]["domains"][0]["max_size"] = 9  # 9 blocks, 8 names
     (project / "pretrain" / "too_big.yaml").write_text(yaml.safe_dump(params))
     assert main(["pretrain", "--root", str(project), "--params", "pretrain/too_big.yaml"]) == 2
-    err = capsys.readouterr().err
-    assert "transfer.extra_sizes: blocksworld size 9 has 9 objects" in err and "pretrain step" not in err
-    params["transfer"]["extra_sizes"] = 1
-    params["stream"]["domains"][0]["max_size"] = 9
-    (project / "pretrain" / "too_big.yaml").write_text(yaml.safe_dump(params))
-    assert main(["pretrain", "--root", str(project), "--params", "pretrain/too_big.yaml"]) == 2
-    assert "stream.domains: blocksworld size 9 has 9 objects" in capsys.readouterr().err
+    captured = capsys.readouterr()
+    assert "stream.domains: blocksworld size 9 has 9 objects" in captured.err and "pretrain step" not in captured.out
+
+
+def test_the_transfer_curve_leaves_out_sizes_beyond_the_name_pool():
+    from iterdeploy.model.transfer import transfer_tasks
+    from iterdeploy.pipeline.pretrain import measurable
+
+    kept, dropped = measurable(transfer_tasks({"blocksworld": [7, 8, 9, 10]}, 2, 0), 8)
+    assert {t.size for t in kept} == {7, 8} and len(kept) == 4
+    assert dropped == ["blocksworld 9", "blocksworld 10"]
 
 
 @pytest.mark.slow
