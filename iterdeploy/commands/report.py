@@ -29,7 +29,26 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="also compare the DVC experiments of this project (those of the newest commit that has "
                         "any, from `dvc exp show --json`; e.g. the ablations of scripts/ablations.sh) with the "
                         "workspace run: ablations.md and .png")
+    p.add_argument("--rl", action="store_true",
+                   help="also write rl_view.md (and .json, rl_landscape.png, rl_weights.png): each deployment task's "
+                        "success probability per generation, the policy's expected reward, the weights the "
+                        "accumulation implies; with a GRPO run (`iterdeploy grpo`), grpo_vs_loop.png and its table")
+    p.add_argument("--grpo", metavar="DIR",
+                   help="the GRPO run to compare with (default: the `out` folder of grpo/params.yaml when it holds "
+                        "a log.json)")
     p.set_defaults(func=run)
+
+
+def grpo_folder(root: Path, given: str | None) -> Path | None:
+    """The GRPO run `--rl` compares with: --grpo, else grpo/params.yaml's `out` if a run is there."""
+    if given:
+        return Path(given) if Path(given).is_absolute() else root / given
+    from iterdeploy.pipeline.grpo import LOG, PARAMS_FILE, load_grpo_params
+
+    if not (root / PARAMS_FILE).is_file():
+        return None
+    folder = root / load_grpo_params(root / PARAMS_FILE).out
+    return folder if (folder / LOG).is_file() else None
 
 
 def parse_named_roots(items: list[str]) -> dict[str, Path]:
@@ -56,6 +75,15 @@ def run(args: argparse.Namespace) -> int:
         raise IterdeployError(f"--compare: run name {args.name!r} is this run's name (--name)")
     data = write_report(root, out, args.params)
     sys.stdout.write(format_solved(data))
+    if args.grpo and not args.rl:
+        raise IterdeployError("--grpo: give --rl too (the comparison is part of rl_view.md)")
+    if args.rl:
+        from iterdeploy.report.rl_view import write_rl_view
+
+        rl_data = write_rl_view(root, out, args.params, grpo_folder(root, args.grpo))
+        for r in rl_data.get("comparison", []):
+            sys.stdout.write(f"budget point {r['point']}: loop {r['loop_solved']} solved after {r['loop_samples']} "
+                             f"plans, GRPO {r['grpo_solved']} after {r['grpo_samples']}\n")
     table = None
     if args.experiments:
         # the last 20 commits: ablations queued before a later (say, docs-only) commit still count
