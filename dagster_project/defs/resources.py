@@ -1,4 +1,4 @@
-"""What differs between a laptop and a cluster: project folder, threads, device, the dvc executable."""
+"""What differs between a laptop and a cluster: project folder, threads, device, executor, the dvc executable."""
 
 
 import os
@@ -28,6 +28,12 @@ class IterdeployResource(dg.ConfigurableResource):
     """Override params runtime.threads (null: params.yaml's; another count may change the artifacts' last bits)."""
     device: str | None = None
     """Override params runtime.device (e.g. cuda on a cluster)."""
+    executor: str | None = None
+    """Override sampling.executor and evaluation.executor (local or ray; the same bytes, not a DVC param)."""
+    ray_address: str | None = None
+    """Override sampling/evaluation ray_address: the Ray cluster to join (e.g. ray://HEAD:10001, auto)."""
+    ray_workers: int | None = None
+    """Override sampling/evaluation ray_workers (model replicas; null: params.yaml's)."""
     dvc_executable: str | None = None
     """dvc to run (null: .venv-dvc/bin/dvc under the project or this checkout, $ITERDEPLOY_DVC, PATH)."""
     dvc_commit: bool = True
@@ -43,6 +49,9 @@ class IterdeployResource(dg.ConfigurableResource):
             out["runtime.threads"] = self.threads
         if self.device is not None:
             out["runtime.device"] = self.device
+        for name in ("executor", "ray_address", "ray_workers"):
+            if getattr(self, name) is not None:
+                out.update({f"sampling.{name}": getattr(self, name), f"evaluation.{name}": getattr(self, name)})
         return out
 
     def params(self) -> LoopParams:

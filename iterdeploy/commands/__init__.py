@@ -33,6 +33,19 @@ def params_path(args: argparse.Namespace) -> Path:
     return path if path.is_absolute() else Path(args.root) / path
 
 
+def params_file_in_project(args: argparse.Namespace) -> str:
+    """The --params file relative to the project root (posix), as dvc.yaml names it; it must lie inside the
+    root, where DVC tracks it."""
+    from iterdeploy.errors import ConfigError
+
+    root = Path(args.root).resolve()
+    try:
+        return params_path(args).resolve().relative_to(root).as_posix()
+    except ValueError:
+        raise ConfigError(f"--params {args.params}: must be a file inside the project root {root} "
+                          "(dvc.yaml's stages read it from there)") from None
+
+
 def load_project_params(args: argparse.Namespace):
     """The loop's parameters of the project, with the command line's `--section.field` overrides."""
     from iterdeploy.pipeline.params import load_params

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from iterdeploy.commands import add_project_arguments, load_project_params
+from iterdeploy.commands import add_project_arguments, load_project_params, params_file_in_project
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,17 +24,18 @@ def run(args: argparse.Namespace) -> int:
     from iterdeploy.pipeline.dvcgen import render_dvc_yaml, write_dvc_yaml
 
     params = load_project_params(args)
+    params_file = params_file_in_project(args)
     if args.stdout:
-        sys.stdout.write(render_dvc_yaml(params))
+        sys.stdout.write(render_dvc_yaml(params, params_file))
         return 0
     path = Path(args.root) / "dvc.yaml"
     if args.check:
         current = path.read_text(encoding="utf-8") if path.is_file() else None
-        if current != render_dvc_yaml(params):
+        if current != render_dvc_yaml(params, params_file):
             print(f"{path} is out of date with {args.params}; run `iterdeploy dvcgen`", file=sys.stderr)
             return 1
         print(f"{path} is up to date")
         return 0
-    path, changed = write_dvc_yaml(params, args.root)
+    path, changed = write_dvc_yaml(params, args.root, params_file)
     print(f"{'wrote' if changed else 'unchanged:'} {path} ({params.generations} generations)")
     return 0

@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     if args.experiments:
         # the last 20 commits: ablations queued before a later (say, docs-only) commit still count
         shown = json.loads(dvc.run(["exp", "show", "--json", "-n", "20"], cwd=root).stdout)
-        table = experiments_table(shown, {"workspace": args.name})
+        table = experiments_table(shown, {"workspace": args.name}, root)
     if others or table is not None:
         table = write_comparison({args.name: root, **others}, out, table)
         totals = table[table["domain"] == "total"].pivot(index="run", columns="generation", values="solved")

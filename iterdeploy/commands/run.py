@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from iterdeploy.commands import add_project_arguments, load_project_params
+from iterdeploy.commands import add_project_arguments, load_project_params, params_file_in_project
 from iterdeploy.errors import ConfigError, IterdeployError
 
 
@@ -31,7 +31,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_project_arguments(p)
     p.add_argument("--force", action="store_true",
                    help="re-run even if up to date: the TARGETs only (their inputs are reused), or every stage")
-    p.add_argument("--dry", action="store_true", help="show what would run (dvc repro --dry)")
+    p.add_argument("--dry", action="store_true",
+                   help="check the configuration (params, task spec, collection folders) and print the stage graph; "
+                        "runs nothing, needs neither the model folder nor DVC")
+    p.add_argument("--exp", metavar="NAME",
+                   help="run as the DVC experiment NAME (`dvc exp run -n NAME` instead of `dvc repro`): "
+                        "`dvc exp show` lists it with its params and metrics")
     p.add_argument("--repin", action="store_true",
                    help="rebuild data/tasks from params.yaml and re-pin data.dvc to it (after changing `tasks`)")
     p.add_argument("--dvc", metavar="EXE", help="dvc executable (default: .venv-dvc/bin/dvc, $ITERDEPLOY_DVC, PATH)")
@@ -94,6 +99,69 @@ def summary_table(root: Path, params) -> str:
     return "\n".join(lines) + "\n(seconds: '-' where the timing on record is for other artifacts than those on disk)"
 
 
+def dry_run(root: Path, params, params_file: str, targets: list[str]) -> str:
+    """What `iterdeploy run --dry` prints: every check that needs no model and no DVC, then the stage graph
+    from the registry. Raises a one-line error on the first problem."""
+    from iterdeploy.pipeline.dvcgen import render_dvc_yaml
+    from iterdeploy.pipeline.registry import TASKSET, pipeline
+    from iterdeploy.tasks.collection import split_records
+    from iterdeploy.tasks.taskset import generated_records, spec_domain_files
+
+    lines = [f"dry run of {params_file}: configuration checked; nothing runs, DVC is not called"]
+    spec = params.tasks
+    spec_domain_files(spec, root)  # one domain file per domain, collections included
+    # Every task read or generated (not written): collection folders, PDDL, plans, no task twice.
+    records = list(generated_records(spec, root))
+    plans = {r.task_id for r in records if r.plan is not None}
+    for split in spec.splits:
+        if split.generated:
+            n, with_plans = len(split.sizes) * split.per_size, "reference plans"
+            source = f"generated, sizes {list(split.sizes)} x {split.per_size}"
+        else:
+            ids = [rec.task_id for rec in split_records(split, root)]
+            n, with_plans = len(ids), f"{sum(i in plans for i in ids)} with reference plans"
+            source = f"from {split.collection} {', '.join(split.subsets or ['(every subset)'])}"
+        lines.append(f"  tasks: {split.name:<8} {split.domain:<12} {n:>4} tasks ({with_plans}), {source}")
+    model = params.model
+    folder = Path(model.path).expanduser()
+    folder = folder if folder.is_absolute() else root / folder
+    state = "present" if (folder / "config.json").is_file() else "not present here (needed to run, not for --dry)"
+    thinking = "" if model.enable_thinking is None else f", enable_thinking {str(model.enable_thinking).lower()}"
+    lines.append(f"  model: {model.path} ({model.prompt_format}{thinking}): {state}")
+    r, sm, tr = params.runtime, params.sampling, params.training
+    lines.append(f"  runtime: device {r.device}, dtype {r.dtype}, threads {r.threads}; sampling {sm.backend} "
+                 f"(K {sm.k}, temperature {sm.temperature}); evaluation {params.evaluation.backend}; training "
+                 f"{tr.method} from {tr.init_from}")
+    render_dvc_yaml(params, params_file)  # the dvc.yaml `iterdeploy run` would write
+    stages = pipeline(params)
+    made = {TASKSET}
+    chosen = set(targets)
+    lines.append(f"stage graph ({len(stages)} stages, {params.generations} generations; * = a target and what it "
+                 "needs)" if targets else f"stage graph ({len(stages)} stages, {params.generations} generations):")
+    needed = _needed(stages, chosen) if targets else {s.name for s in stages}
+    width = max(len(s.name) for s in stages)
+    for s in stages:
+        missing = [u for u in s.upstream if u not in made]
+        if missing:  # the registry's order must respect dependencies
+            raise IterdeployError(f"stage graph: {s.name} reads {', '.join(missing)} before it is made")
+        made.add(s.name)
+        mark = "*" if targets and s.name in needed else " "
+        lines.append(f" {mark}{s.name:<{width}}  <- {', '.join(s.upstream) or '-'}  [params: {', '.join(s.params)}]")
+    return "\n".join(lines)
+
+
+def _needed(stages, targets: set[str]) -> set[str]:
+    by_name = {s.name: s for s in stages}
+    out, todo = set(), list(targets)
+    while todo:
+        name = todo.pop()
+        if name in out or name not in by_name:
+            continue
+        out.add(name)
+        todo += list(by_name[name].upstream)
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
     from iterdeploy.artifacts import remove_stale_temporaries
     from iterdeploy.pipeline import dvc
@@ -103,12 +171,16 @@ def run(args: argparse.Namespace) -> int:
 
     root = Path(args.root).resolve()
     params = load_project_params(args)
+    params_file = params_file_in_project(args)
+    if args.dry:
+        print(dry_run(root, params, params_file, expand_targets(args.targets, params)), flush=True)
+        return 0
     exe = dvc.find_dvc(args.dvc, root)
     if not (root / ".dvc").is_dir():
         raise IterdeployError("not a DVC project (no .dvc/); run `dvc init` in a git repository first", root)
-    path, changed = write_dvc_yaml(params, root)
+    path, changed = write_dvc_yaml(params, root, params_file)
     if changed:
-        _say(f"regenerated {path.name} from params.yaml ({params.generations} generations); commit it with git")
+        _say(f"regenerated {path.name} from {params_file} ({params.generations} generations); commit it with git")
     if dvc.clear_stale_locks(root):
         _say("removed a stale DVC lock left by an interrupted run")
     if not dvc.lock_held(root):
@@ -117,8 +189,12 @@ def run(args: argparse.Namespace) -> int:
     pin_taskset(Context(root=root, params=params, log=_say), exe, args.repin)
     targets = expand_targets(args.targets, params)
     # Targets always name the loop's stages (dvc.yaml): a bare `dvc repro` would also run pretrain/dvc.yaml.
-    cmd = [exe, "repro", *(["--dry"] if args.dry else [])]
-    if args.force:
+    cmd = [exe, "exp", "run", "-n", args.exp] if args.exp else [exe, "repro"]
+    if args.exp:
+        cmd += ["--force"] if args.force else []
+        cmd += targets or ["dvc.yaml"]
+        _say(f"dvc exp run -n {args.exp} ({params.generations} generations{', forced' if args.force else ''})")
+    elif args.force:
         cmd += ["--force", "--single-item", *targets] if targets else ["--force", "dvc.yaml"]
         _say(f"dvc repro, forcing {', '.join(targets) if targets else 'every stage'}")
     else:
@@ -134,10 +210,9 @@ def run(args: argparse.Namespace) -> int:
             sys.stdout.flush()
     proc.wait()
     if proc.returncode != 0:
-        _say(f"dvc repro failed (exit {proc.returncode}); fix the cause above, then re-run `iterdeploy run` to resume")
+        _say(f"dvc {'exp run' if args.exp else 'repro'} failed (exit {proc.returncode}); fix the cause above, then "
+             "re-run `iterdeploy run` to resume")
         return 2
-    if args.dry:
-        return 0
     st = dvc.status(["dvc.yaml"], cwd=root, dvc=exe)
     _say(f"finished in {time.perf_counter() - t0:.0f}s; dvc status: " + ("clean" if not st else json.dumps(st)))
     print(summary_table(root, params), flush=True)

@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     root = Path(args.root)
     model = Path(args.model) if args.model else root / params.model.path
     tasks = TaskSetReader(args.tasks or root / params.paths.tasks)
-    fmt = get_format(params.model.prompt_format, load_tokenizer(model))
+    fmt = get_format(params.model.prompt_format, load_tokenizer(model), params.model.enable_thinking)
     rows = select(tasks.split(args.split or params.sampling.split), args.min_size, args.max_size, args.domains,
                   args.per_size)
     prompts = prompts_for(fmt, tasks, rows)

@@ -87,10 +87,11 @@ def forward_for(model):
 
 
 @torch.no_grad()
-def decode_batch(forward, prompt_ids: list[list[int]], rows: list[int], seeds: list[int], cfg: SamplingConfig,
-                 stop_ids: list[int], pad_id: int, device: torch.device) -> list[tuple[list[int], str, float]]:
-    """Generate for `rows` (indices into prompt_ids, repeats allowed); (token ids, finish reason, summed entropy
-    of the steps) per row."""
+def decode_batch(forward, prompt_ids: list[list[int]] | dict[int, list[int]], rows: list[int], seeds: list[int],
+                 cfg: SamplingConfig, stop_ids: list[int], pad_id: int,
+                 device: torch.device) -> list[tuple[list[int], str, float]]:
+    """Generate for `rows` (indices into prompt_ids, a list or a dict by index; repeats allowed); (token ids,
+    finish reason, summed entropy of the steps) per row."""
     distinct = list(dict.fromkeys(rows))
     width = max(len(prompt_ids[p]) for p in distinct)
     ids = torch.full((len(distinct), width), pad_id, dtype=torch.long)
@@ -145,32 +146,39 @@ def decode_batch(forward, prompt_ids: list[list[int]], rows: list[int], seeds: l
     return list(zip(tokens, finish, entropies))
 
 
-def generate(model, tokenizer, prompts: list[tuple[str, str]], cfg: SamplingConfig,
-             progress: bool = False) -> list[dict]:
-    """Rows (task_id, sample_index, completion, prompt_tokens, completion_tokens, finish_reason, entropy: mean
-    nats per generated token) of an in-memory model, ordered by (prompt, sample index); `sampling.sample` is
-    the entry point for model folders."""
-    model.eval()
-    forward = forward_for(model)
-    device = next(model.parameters()).device
-    prompt_ids = [encode_prompt(tokenizer, p) for _, p in prompts]
-    stop_ids = stop_token_ids(tokenizer, getattr(model, "generation_config", None))
-    pad_id = pad_id_of(tokenizer)
-    jobs = [(p, s) for p in range(len(prompts)) for s in range(cfg.k)]
-    jobs.sort(key=lambda j: (-len(prompt_ids[j[0]]), j))  # longest first: memory trouble shows at once
-    results: dict[tuple[int, int], tuple[list[int], str, float]] = {}
-    generated = 0
-    start = time.perf_counter()
-    with tqdm(total=len(jobs), unit="sample", desc="sampling", disable=not progress) as bar:
-        for b in range(0, len(jobs), cfg.batch_size):
-            batch = jobs[b:b + cfg.batch_size]
-            seeds = [row_seed(cfg.seed, prompts[p][0], s) for p, s in batch]
-            outs = decode_batch(forward, prompt_ids, [p for p, _ in batch], seeds, cfg, stop_ids, pad_id, device)
-            for job, out in zip(batch, outs):
-                results[job] = out
-                generated += len(out[0])
-            bar.update(len(batch))
-            bar.set_postfix(tok_s=f"{generated / (time.perf_counter() - start):.0f}")
+def schedule(prompt_ids: list[list[int]], k: int, batch_size: int) -> list[list[tuple[int, int]]]:
+    """The batches of (prompt index, sample index) jobs decoding runs, in order: sorted longest prompt first
+    (memory trouble shows at once), so a prompt's K rows are consecutive and share its prefill. A batch's
+    rows depend on its composition in the last bits of the floats (padding), so every executor runs these
+    batches as they are: that is what makes a Ray run write the local run's bytes."""
+    jobs = [(p, s) for p in range(len(prompt_ids)) for s in range(k)]
+    jobs.sort(key=lambda j: (-len(prompt_ids[j[0]]), j))
+    return [jobs[b:b + batch_size] for b in range(0, len(jobs), batch_size)]
+
+
+def batch_seeds(prompts: list[tuple[str, str]], batch: list[tuple[int, int]], seed: int) -> list[int]:
+    return [row_seed(seed, prompts[p][0], s) for p, s in batch]
+
+
+class Decoder:
+    """An in-memory model ready to decode batches of `schedule`."""
+
+    def __init__(self, model, tokenizer):
+        model.eval()
+        self.forward = forward_for(model)
+        self.device = next(model.parameters()).device
+        self.stop_ids = stop_token_ids(tokenizer, getattr(model, "generation_config", None))
+        self.pad_id = pad_id_of(tokenizer)
+
+    def decode(self, prompt_ids: list[list[int]] | dict[int, list[int]], batch: list[tuple[int, int]],
+               seeds: list[int], cfg: SamplingConfig) -> list[tuple[list[int], str, float]]:
+        return decode_batch(self.forward, prompt_ids, [p for p, _ in batch], seeds, cfg, self.stop_ids, self.pad_id,
+                            self.device)
+
+
+def assemble(tokenizer, prompts: list[tuple[str, str]], prompt_ids: list[list[int]],
+             results: dict[tuple[int, int], tuple[list[int], str, float]]) -> list[dict]:
+    """The rows of decoded jobs, ordered by (prompt, sample index)."""
     rows = []
     for p, s in sorted(results):
         ids, reason, summed = results[(p, s)]
@@ -179,3 +187,25 @@ def generate(model, tokenizer, prompts: list[tuple[str, str]], cfg: SamplingConf
                      "prompt_tokens": len(prompt_ids[p]), "completion_tokens": len(ids), "finish_reason": reason,
                      "entropy": round(summed / max(1, len(ids)), 6)})
     return rows
+
+
+def generate(model, tokenizer, prompts: list[tuple[str, str]], cfg: SamplingConfig,
+             progress: bool = False) -> list[dict]:
+    """Rows (task_id, sample_index, completion, prompt_tokens, completion_tokens, finish_reason, entropy: mean
+    nats per generated token) of an in-memory model, ordered by (prompt, sample index); `sampling.sample` is
+    the entry point for model folders."""
+    decoder = Decoder(model, tokenizer)
+    prompt_ids = [encode_prompt(tokenizer, p) for _, p in prompts]
+    batches = schedule(prompt_ids, cfg.k, cfg.batch_size)
+    results: dict[tuple[int, int], tuple[list[int], str, float]] = {}
+    generated = 0
+    start = time.perf_counter()
+    with tqdm(total=sum(map(len, batches)), unit="sample", desc="sampling", disable=not progress) as bar:
+        for batch in batches:
+            outs = decoder.decode(prompt_ids, batch, batch_seeds(prompts, batch, cfg.seed), cfg)
+            for job, out in zip(batch, outs):
+                results[job] = out
+                generated += len(out[0])
+            bar.update(len(batch))
+            bar.set_postfix(tok_s=f"{generated / (time.perf_counter() - start):.0f}")
+    return assemble(tokenizer, prompts, prompt_ids, results)

@@ -107,6 +107,14 @@ def load_adapter(base, path: str | Path, trainable: bool = False):
         return PeftModel.from_pretrained(base, str(path), is_trainable=trainable)
 
 
+def tokenizer_folder(path: str | Path) -> Path:
+    """The folder whose tokenizer a model folder samples with: its own, or for an adapter without one, its base's."""
+    path = Path(path)
+    if is_adapter(path) and not (path / "tokenizer_config.json").is_file():
+        return adapter_base(path)
+    return path
+
+
 def load_model(path: str | Path, runtime: Runtime = Runtime(), trainable: bool = False):
     """(model, tokenizer) from a local model folder or a LoRA adapter folder (loaded on its base with peft),
     on the runtime's device and dtype. The model is in eval mode unless `trainable` (then an adapter's
@@ -117,13 +125,10 @@ def load_model(path: str | Path, runtime: Runtime = Runtime(), trainable: bool =
     dev = runtime.torch_device()
     dt = runtime.torch_dtype()
     if is_adapter(path):
-        base_dir = adapter_base(path)
-        model = load_adapter(load_base(base_dir, dev, dt), path, trainable)
-        has_tokenizer = (path / "tokenizer_config.json").is_file()
-        tokenizer = load_tokenizer(path if has_tokenizer else base_dir)
+        model = load_adapter(load_base(adapter_base(path), dev, dt), path, trainable)
     else:
         model = load_base(path, dev, dt)
-        tokenizer = load_tokenizer(path)
+    tokenizer = load_tokenizer(tokenizer_folder(path))
     if not trainable:
         model.eval()
     return model, tokenizer

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Literal
 
@@ -32,9 +33,13 @@ class Runtime:
                 "that has it")
 
     def torch_device(self) -> torch.device:
+        """The device; under a distributed launcher (`accelerate launch`, torchrun: LOCAL_RANK is set) a bare
+        'cuda' is this process's own GPU, cuda:LOCAL_RANK."""
         device = torch.device(self.device)
         if device.type == "cuda" and not torch.cuda.is_available():
             raise ConfigError(f"runtime.device: {self.device!r} but this machine has no CUDA device")
+        if device.type == "cuda" and device.index is None and os.environ.get("LOCAL_RANK", "").isdigit():
+            device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
         return device
 
     def torch_dtype(self) -> torch.dtype:

@@ -1,4 +1,7 @@
-"""K samples per task from a model folder, by the configured backend: the entry point of sampling."""
+"""K samples per task from a model folder, by the configured backend and executor: the entry point of sampling.
+
+executor local decodes in this process; ray shards the same batches over Ray workers (ray_executor.py).
+"""
 
 from __future__ import annotations
 
@@ -20,7 +23,11 @@ def sample(model_dir: str | Path, prompts: list[tuple[str, str]], cfg: SamplingC
            runtime: Runtime = Runtime(), progress: bool = False) -> pd.DataFrame:
     """cfg.k samples for each (task_id, prompt); one row per sample, in input order (COLUMNS)."""
     model_hash = tree_hash(model_dir)
-    if cfg.backend == "vllm":
+    if cfg.executor == "ray":
+        from iterdeploy.model.ray_executor import generate_on_ray  # optional: the ray extra
+
+        rows = generate_on_ray(model_dir, prompts, cfg, runtime, progress)
+    elif cfg.backend == "vllm":
         from iterdeploy.model.vllm_backend import generate_vllm  # optional: needs vllm on a CUDA machine
 
         rows = generate_vllm(model_dir, prompts, cfg, runtime, progress)

@@ -1,6 +1,7 @@
 """The pre-training stream: an endless sequence of fresh tasks, each with a fresh renaming.
 
-Every example is a new task drawn by a generator at a random size of its domain's range, renamed
+Every example is a new task drawn by a generator at a random size of its domain's range (uniform, or
+with a geometric tail: few large tasks, as few long plans are in a language model's data), renamed
 with a new seed, and written in the compact format with its naive plan in the prompt's own order
 (`naive_plan_for(task, fmt.ordered_state(...))`): every plan step is then a lookup next to the
 previous one, a procedure that does not depend on the task's size. Tasks whose content hash is in
@@ -34,6 +35,8 @@ class DomainRange:
     min_size: int = option(doc="smallest primary size drawn", ge=1)
     max_size: int = option(doc="largest primary size drawn (inclusive)", ge=1)
     weight: float = option(1.0, "relative share of the stream's examples", gt=0, le=1e6)
+    size_decay: float = option(1.0, "each size is drawn this many times as often as the size below it "
+                                    "(1: uniform; below 1: a thin tail of large tasks)", gt=0, le=1)
 
     def __post_init__(self) -> None:
         gen = get_generator(self.domain)
@@ -53,6 +56,17 @@ class Example:
     size: int
     task_hash: str
     """Content hash of the task (iterdeploy.tasks.records.content_hash)."""
+
+
+def size_weights(spec: DomainRange) -> list[float]:
+    """Relative frequency of each size of `spec`, smallest first."""
+    return [spec.size_decay ** i for i in range(spec.max_size - spec.min_size + 1)]
+
+
+def draw_size(rng: random.Random, spec: DomainRange) -> int:
+    if spec.size_decay == 1.0:  # uniform, as drawn before size_decay existed: old streams stay the same
+        return rng.randint(spec.min_size, spec.max_size)
+    return rng.choices(range(spec.min_size, spec.max_size + 1), weights=size_weights(spec))[0]
 
 
 def example_seed(seed: int, index: int) -> int:
@@ -80,7 +94,7 @@ class TaskStream:
         """Example `index`, or None when its task is excluded."""
         rng = random.Random(example_seed(self.seed, index))
         spec = rng.choices(self.domains, weights=self._weights)[0]
-        size = rng.randint(spec.min_size, spec.max_size)
+        size = draw_size(rng, spec)
         gen = get_generator(spec.domain)
         problem = gen.generate(gen.from_size(size), rng, f"{spec.domain}-stream-{index}").problem
         digest = content_hash(problem)

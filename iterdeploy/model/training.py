@@ -4,6 +4,11 @@
 model's pretraining): deterministic on CPU given a seed (single process, no data
 workers, seeded init, data order, dropout and position offsets), no checkpoints,
 no external loggers, and a per-step loss curve for the model card.
+
+Under `accelerate launch` (or torchrun) every process runs the stage and the Trainer trains them as one
+data-parallel job (each process takes its share of every step's examples, `batch_size` per device);
+the first process writes the folder, the others wait for it, and the model card records the process
+count (a run with N processes is not the bytes of a run with one: the gradient sums differ in order).
 """
 
 from __future__ import annotations
@@ -121,6 +126,26 @@ def _progress_callback(show_bar: bool, every_s: float = 30.0):
     return Progress()
 
 
+def _world() -> tuple[int, int]:
+    """(rank, processes) of a distributed run (accelerate launch, torchrun), (0, 1) in a plain process."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _summed(values: list[int], device: torch.device) -> list[int]:
+    """`values` summed over the processes of a distributed run (themselves in a plain one)."""
+    import torch.distributed as dist
+
+    if _world()[1] == 1:
+        return values
+    t = torch.tensor(values, dtype=torch.long, device=device)
+    dist.all_reduce(t)
+    return [int(v) for v in t.tolist()]
+
+
 class TrainingDiverged(ConfigError):
     """A non-finite loss or weight: the training settings (usually the learning rate) diverge."""
 
@@ -146,12 +171,19 @@ def train_model(model, tokenizer, examples: list[tuple[str, str]], cfg: TrainCon
     rows, dropped = tokenize_examples(tokenizer, examples, cfg.max_length)
     collator = CompletionCollator(pad_id_of(tokenizer), cfg.position_offset, cfg.seed)
     use_bf16 = runtime.mixed_precision_bf16()
-    use_cpu = runtime.torch_device().type == "cpu"
+    device = runtime.torch_device()
+    use_cpu = device.type == "cpu"
+    if device.type == "cuda" and device.index is not None:
+        torch.cuda.set_device(device)  # the Trainer trains on the current CUDA device
     progress = sys.stderr.isatty() if progress is None else progress
     model.train()
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="iterdeploy-train-") as scratch:  # Trainer wants a folder; nothing kept
         args = _training_arguments(cfg, scratch, use_bf16, use_cpu, progress)
+        if args.device.type != device.type:
+            raise ConfigError(f"runtime.device: {runtime.device!r}, but the Trainer would train on {args.device}")
+        if not use_cpu:
+            args._n_gpu = 1  # the configured device only: no DataParallel over every visible GPU
         trainer = Trainer(model=model, args=args, train_dataset=rows, data_collator=collator)
         trainer.remove_callback(PrinterCallback)
         trainer.remove_callback(ProgressCallback)
@@ -165,6 +197,7 @@ def train_model(model, tokenizer, examples: list[tuple[str, str]], cfg: TrainCon
              for e in trainer.state.log_history if "loss" in e]
     _check_finite(model, curve)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    tokens, padded = _summed([collator.tokens, collator.padded_tokens], trainer.args.device)
     return {
         "dataset": {"examples": len(examples), "used": len(rows), "dropped_too_long": dropped,
                     "hash": dataset_hash(examples), "tokens": sum(len(r["input_ids"]) for r in rows),
@@ -173,9 +206,9 @@ def train_model(model, tokenizer, examples: list[tuple[str, str]], cfg: TrainCon
         "final_loss": curve[-1]["loss"] if curve else None,
         "steps": result.global_step,
         "wall_time_s": round(wall, 3),
-        "train_tokens": collator.tokens,
-        "train_tokens_per_s": round(collator.tokens / wall, 1) if wall > 0 else None,
-        "padding_fraction": round(1 - collator.tokens / collator.padded_tokens, 4) if collator.padded_tokens else 0.0,
+        "train_tokens": tokens,
+        "train_tokens_per_s": round(tokens / wall, 1) if wall > 0 else None,
+        "padding_fraction": round(1 - tokens / padded, 4) if padded else 0.0,
         "parameters": {"total": sum(p.numel() for p in model.parameters()), "trainable": trainable},
     }
 
@@ -227,6 +260,12 @@ def finetune(base_dir: str | Path, examples: list[tuple[str, str]], cfg: TrainCo
             raise ConfigError(f"model folder not found: {folder}")
     model, tokenizer, adapter_base_dir = initial_model(base_dir, init_from, cfg, runtime.torch_device())
     stats = train_model(model, tokenizer, examples, cfg, runtime, progress)
+    rank, processes = _world()
+    if rank > 0:  # data-parallel run: every process holds the same weights; the first one writes them
+        import torch.distributed as dist
+
+        dist.barrier()
+        return stats
     with atomic_path(out_dir, directory=True) as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
         save_tokenizer(tokenizer, tmp)
@@ -238,8 +277,13 @@ def finetune(base_dir: str | Path, examples: list[tuple[str, str]], cfg: TrainCo
             "adapter_base": None if adapter_base_dir is None else model_ref(adapter_base_dir),
             "init_from": model_ref(init_from),
             "train": to_dict(cfg),
+            **({"processes": processes} if processes > 1 else {}),
             **{k: v for k, v in stats.items() if k not in TIMINGS},
         })
+    if processes > 1:
+        import torch.distributed as dist
+
+        dist.barrier()  # the others may read the folder now (the stage hashes it)
     return stats
 
 

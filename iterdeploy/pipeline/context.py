@@ -93,7 +93,8 @@ class Context:
     @cached_property
     def prompt_format(self):
         """The configured prompt format, for the base model's tokenizer (every generation shares it)."""
-        return get_format(self.params.model.prompt_format, load_tokenizer(self.model_dir(0)))
+        model = self.params.model
+        return get_format(model.prompt_format, load_tokenizer(self.model_dir(0)), model.enable_thinking)
 
 
 _verified: dict[tuple[str, str], tuple] = {}

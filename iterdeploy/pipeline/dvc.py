@@ -17,6 +17,7 @@ import configparser
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -209,6 +210,30 @@ def locked_outs(lock: dict, stage: str) -> dict[str, str | None]:
 def locked_deps(lock: dict, stage: str) -> dict[str, str | None]:
     entries = (lock.get(stage) or {}).get("deps") or []
     return {e.get("path"): e.get("md5") for e in entries if isinstance(e, dict)}
+
+
+def cache_path(root: str | Path, md5_hash: str) -> Path:
+    """Where DVC 3's local cache keeps a file with this md5."""
+    return Path(root) / ".dvc" / "cache" / "files" / "md5" / md5_hash[:2] / md5_hash[2:]
+
+
+def locked_files_at(root: str | Path, rev: str, pattern: re.Pattern[str]) -> dict[str, bytes]:
+    """{path: bytes} of the outputs matching `pattern` in revision `rev`'s dvc.lock, read from the local
+    cache and checked against their md5; a file the cache lacks (or that hashes otherwise) is left out."""
+    try:
+        shown = subprocess.run(["git", "show", f"{rev}:dvc.lock"], cwd=root, capture_output=True, check=True)
+        stages = (yaml.safe_load(shown.stdout.decode("utf-8")) or {}).get("stages") or {}
+    except (OSError, subprocess.CalledProcessError, UnicodeDecodeError, yaml.YAMLError, AttributeError):
+        return {}
+    found = {}
+    for name in stages if isinstance(stages, dict) else {}:
+        for path, digest in locked_outs(stages, name).items():
+            if not (isinstance(path, str) and isinstance(digest, str) and pattern.search(path)):
+                continue
+            cached = cache_path(root, digest)
+            if cached.is_file() and file_md5(cached) == digest:
+                found[path] = cached.read_bytes()
+    return found
 
 
 def read_pin(root: str | Path = ".") -> dict:

@@ -1,5 +1,9 @@
 """dvc.yaml from params.yaml: DVC has no loops, so every generation's stages are unrolled from the
-stage registry. The checked-in dvc.yaml must equal `render_dvc_yaml(params)` (a test asserts it)."""
+stage registry. The checked-in dvc.yaml must equal `render_dvc_yaml(params)` (a test asserts it).
+
+A loop configured by another file (`iterdeploy run --params experiments/X.yaml`) gets a dvc.yaml whose
+stages run `iterdeploy stage ... --params experiments/X.yaml` and declare that file's keys as their
+params, so DVC (and `dvc exp run -S experiments/X.yaml:key=value`) track the file the stages read."""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ import yaml
 
 from iterdeploy.artifacts import write_text
 from iterdeploy.pipeline.layout import Layout
-from iterdeploy.pipeline.params import LoopParams
+from iterdeploy.pipeline.params import PARAMS_FILE, LoopParams
 from iterdeploy.pipeline.registry import pipeline
 
 HEADER = """\
@@ -20,16 +24,17 @@ HEADER = """\
 """
 
 
-def render_dvc_yaml(params: LoopParams) -> str:
-    """The text of dvc.yaml for `params`."""
+def render_dvc_yaml(params: LoopParams, params_file: str = PARAMS_FILE) -> str:
+    """The text of dvc.yaml for `params`, read from `params_file` (relative to the project root, posix)."""
     lay = Layout.of(params)
     last = params.generations
+    other = params_file != PARAMS_FILE
     stages = {}
     for s in pipeline(params):
-        body: dict = {"cmd": s.cmd}
+        body: dict = {"cmd": s.cmd + (f" --params {params_file}" if other else "")}
         if s.deps:
             body["deps"] = list(s.deps)
-        body["params"] = list(s.params)
+        body["params"] = [{params_file: list(s.params)}] if other else list(s.params)
         # Only the last generation's metrics are DVC metrics: `dvc exp show` compares runs by their outcome
         # in a table that fits a terminal; every generation's numbers stay in history.json (the plots).
         final = s.gen == last
@@ -52,10 +57,10 @@ def render_dvc_yaml(params: LoopParams) -> str:
     return HEADER + yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, width=120)
 
 
-def write_dvc_yaml(params: LoopParams, root: str | Path = ".") -> tuple[Path, bool]:
+def write_dvc_yaml(params: LoopParams, root: str | Path = ".", params_file: str = PARAMS_FILE) -> tuple[Path, bool]:
     """Write dvc.yaml under `root` if it differs; return (path, changed)."""
     path = Path(root) / "dvc.yaml"
-    text = render_dvc_yaml(params)
+    text = render_dvc_yaml(params, params_file)
     if path.is_file() and path.read_text(encoding="utf-8") == text:
         return path, False
     write_text(path, text)

@@ -51,6 +51,13 @@ class ModelSource:
     prompt_format: Literal["compact", "pddl-chat"] = option(
         "compact", "compact: the embedded word-level model's token stream; pddl-chat: domain and problem PDDL "
                    "in the model's chat template")
+    enable_thinking: bool | None = option(
+        None, "pddl-chat: passed to chat templates that understand it (Qwen3: true lets the model reason in a "
+              "<think> section before the plan); null: the template's default")
+
+    def __post_init__(self) -> None:
+        if self.enable_thinking is not None and self.prompt_format != "pddl-chat":
+            raise ConfigError("enable_thinking: only the pddl-chat format has a chat template to pass it to")
 
 
 @dataclass(frozen=True)
@@ -97,6 +104,10 @@ class LoopParams:
                               ge=0, le=1000)
 
     def __post_init__(self) -> None:
+        for key, section in (("sampling", self.sampling), ("evaluation", self.evaluation)):
+            if section.backend == "vllm" and not self.runtime.device.startswith("cuda"):
+                raise ConfigError(f"{key}.backend: vllm runs on a CUDA device, but runtime.device is "
+                                  f"{self.runtime.device!r}; set runtime.device: cuda or backend: transformers")
         if self.evaluation.split == self.sampling.split:
             raise ConfigError(f"evaluation.split: {self.evaluation.split!r} is the deployment split; evaluation "
                               "must use held-out tasks")

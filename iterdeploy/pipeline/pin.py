@@ -16,7 +16,7 @@ from iterdeploy.tasks.taskset import build_taskset
 
 
 def _rebuild(ctx: Context) -> str:
-    build_taskset(ctx.params.tasks, ctx.path(str(ctx.layout.tasks)))
+    build_taskset(ctx.params.tasks, ctx.path(str(ctx.layout.tasks)), ctx.root)
     ctx.__dict__.pop("tasks", None)  # the cached reader saw the old folder
     return dvc.md5(ctx.path(ctx.layout.pinned_dir))
 
@@ -46,9 +46,10 @@ def pin_taskset(ctx: Context, dvc_exe: str | None = None, repin: bool = False) -
         digest = _rebuild(ctx)
         if digest != expected:
             raise IterdeployError(
-                f"{ctx.params.paths.tasks} built from params.yaml `tasks` hashes to {digest}, but {DATA_DVC} pins "
-                f"{expected}: if you changed `tasks`, re-pin with `iterdeploy run --repin` and commit {DATA_DVC}; "
-                "otherwise the generators no longer reproduce the pinned task set", DATA_DVC)
+                f"{ctx.params.paths.tasks} built from the params file's `tasks` hashes to {digest}, but {DATA_DVC} pins "
+                f"{expected}: if you changed `tasks` (or run another params file), re-pin with `iterdeploy run "
+                f"--repin` and commit {DATA_DVC}; otherwise the generators (or a collection the spec reads) no "
+                "longer reproduce the pinned task set", DATA_DVC)
         ctx.log(f"taskset: {ctx.params.paths.tasks} differed from {DATA_DVC}; rebuilt it from params.yaml")
         info["built"] = True
     if not _cached(ctx, digest):  # a fresh clone: DVC's cache needs the objects for a clean `dvc status`

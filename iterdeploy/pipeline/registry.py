@@ -25,7 +25,8 @@ from iterdeploy.errors import ConfigError, IterdeployError
 from iterdeploy.pipeline import dvc, stages
 from iterdeploy.pipeline.context import Context
 from iterdeploy.pipeline.layout import DATA_DVC, Layout, gen_name, stage_name
-from iterdeploy.pipeline.params import LoopParams
+from iterdeploy.model.sampling_config import result_fields
+from iterdeploy.pipeline.params import Deployment, Evaluation, LoopParams
 
 TASKSET = "taskset"
 """The task set: not a stage of dvc.yaml (data.dvc pins it), an upstream of most stages."""
@@ -55,6 +56,10 @@ class Artifact:
 
 
 RUN = ("runtime", "model")
+# A sampling section's DVC params are its fields but the execution ones (executor, ray_*): Ray writes the
+# local executor's bytes, so running a stage on a cluster, or pulling one that ran there, re-runs nothing.
+SAMPLING = tuple(f"sampling.{name}" for name in result_fields(Deployment))
+EVALUATION = tuple(f"evaluation.{name}" for name in result_fields(Evaluation))
 
 
 def _checkpoint_inputs(g: int) -> tuple[Ref, ...]:
@@ -70,7 +75,7 @@ ARTIFACTS: tuple[Artifact, ...] = (
         frozenset({"pytorch", "parquet"}), 1,
         outs=lambda lay, g: (lay.samples(g),),
         inputs=lambda g: ((TASKSET, 0), ("checkpoint", g - 1)),
-        params=lambda g: RUN + ("sampling",)),
+        params=lambda g: RUN + SAMPLING),
     Artifact(
         "validated_plans", stages.validated_plans,
         "Every sample with its typed verdict (valid, error kind, step, atoms) and plan length.",
@@ -107,7 +112,7 @@ ARTIFACTS: tuple[Artifact, ...] = (
         inputs=lambda g: ((TASKSET, 0), ("checkpoint", 0), ("checkpoint", g))
         + ((("validated_plans", g), ("curated_dataset", g), ("evaluation", g - 1)) if g > 0 else ())
         + ((("curated_dataset", g - 1),) if g > 1 else ()),
-        params=lambda g: RUN + ("evaluation",),
+        params=lambda g: RUN + EVALUATION,
         metrics=lambda lay, g: (lay.metrics(g),),
         plots=lambda lay, g: (lay.history(g), lay.progress(g))),
 )

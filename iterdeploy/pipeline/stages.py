@@ -34,7 +34,7 @@ def taskset(ctx: Context) -> dict:
     built = spec_of(out) != ctx.params.tasks
     if built:
         ctx.log(f"taskset: generating {out}")
-        build_taskset(ctx.params.tasks, out)
+        build_taskset(ctx.params.tasks, out, ctx.root)
     counts = ctx.tasks.manifest.groupby("split").size()
     return {"tasks": int(counts.sum()), "by_split": {str(k): int(v) for k, v in counts.items()}, "built": built}
 

@@ -30,12 +30,15 @@ class PromptFormat(Protocol):
         """The plan a completion states, in the task's real names; `errors` says why a completion is no plan."""
 
 
-def get_format(name: str, tokenizer=None) -> PromptFormat:
-    """'compact' (vocabulary checked against `tokenizer` when given) or 'pddl-chat' (needs the tokenizer)."""
+def get_format(name: str, tokenizer=None, enable_thinking: bool | None = None) -> PromptFormat:
+    """'compact' (vocabulary checked against `tokenizer` when given) or 'pddl-chat' (needs the tokenizer;
+    `enable_thinking` goes to its chat template when not None)."""
     if name == "compact":
+        if enable_thinking is not None:
+            raise ConfigError("enable_thinking: only the pddl-chat format has a chat template to pass it to")
         return CompactFormat.for_tokenizer(tokenizer) if tokenizer is not None else CompactFormat()
     if name == "pddl-chat":
-        return PddlChatFormat(tokenizer)
+        return PddlChatFormat(tokenizer, enable_thinking=enable_thinking)
     raise ConfigError(f"unknown prompt format {name!r}; expected one of {', '.join(FORMATS)}")
 
 

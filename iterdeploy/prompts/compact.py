@@ -2,8 +2,8 @@
 
 The task's initial state and goal as a token stream, then the plan, e.g.
 
-    blocksworld init clear object3 on-table object1 arm-empty on object3 object1 ... goal ... plan
-    unstack object3 object1 ; putdown object3 ; ... end
+    blocksworld init arm-empty clear object3 on object3 object1 on-table object1 ... goal on-table object1
+    goal on object3 object1 ... plan unstack object3 object1 ; putdown object3 ; ... end
 
 Objects are renamed to generic tokens drawn by a seeded random choice from one pool
 `object1 .. objectN` (whatever their type), so the model cannot memorise names, every
@@ -111,9 +111,10 @@ class CompactFormat:
         words = [task.domain_name, INIT]
         for atom in init:
             words += [atom[0]] + [names.get(a, a) for a in atom[1:]]
-        words.append(GOAL)
+        # Every goal fact carries its own marker: a fact of the initial state and one of the goal may read alike
+        # (ferry: `at car3 loc1`, `at car3 loc4`), and the plan must never copy the one for the other.
         for atom in goal:
-            words += ([NOT] if atom in negative else []) + [atom[0]] + [names.get(a, a) for a in atom[1:]]
+            words += [GOAL] + ([NOT] if atom in negative else []) + [atom[0]] + [names.get(a, a) for a in atom[1:]]
         words.append(PLAN)
         if self.vocabulary is not None:
             missing = sorted({w for w in words if w not in self.vocabulary})

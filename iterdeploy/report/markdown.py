@@ -61,7 +61,22 @@ def _deployment_table(data: dict) -> str:
         return "No generation >= 1 evaluated yet: no deployment samples.\n"
     rows = [[gen_name(int(g)), str(d["samples"]), str(d["valid"]), f"{d['solved']} / {d['tasks']}",
              _num(d["longest_valid"])] for g, d in deployed.items()]
-    return md_table(["generation", "samples", "valid samples", "tasks with a valid plan", "longest valid plan"], rows)
+    table = md_table(["generation", "samples", "valid samples", "tasks with a valid plan", "longest valid plan"], rows)
+    return table + "".join(f"\n{line}\n" for line in no_valid_lines(data))
+
+
+def no_valid_lines(data: dict) -> list[str]:
+    """One line per generation whose deployment found no valid plan, saying what its model then is."""
+    lines = []
+    for g, d in (data.get("deployment") or {}).items():
+        if d["valid"]:
+            continue
+        rows = (data.get("curated") or {}).get(g, {}).get("rows", 0)
+        then = (f"its curated dataset is empty, so model {gen_name(int(g))} is the previous model carried forward "
+                "unchanged (not trained)" if not rows else
+                f"model {gen_name(int(g))} trains on the {rows} plans accumulated in earlier generations")
+        lines.append(f"**{gen_name(int(g))}: no valid sample** among its {d['samples']} deployment samples; {then}.")
+    return lines
 
 
 def _f(x, digits: int = 2) -> str:

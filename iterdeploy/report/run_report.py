@@ -20,6 +20,7 @@ Output is byte-stable (no timestamps), so the same artifacts give the same repor
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -401,23 +402,49 @@ _METRICS_FILE = re.compile(r"(?:^|/)gen_(\d+)/metrics\.json$")
 
 
 def _experiment_entries(node, found: list) -> None:
-    """Every (name, metrics) under a node of `dvc exp show --json`, depth first."""
+    """Every (name, rev, metrics) under a node of `dvc exp show --json`, depth first."""
     if isinstance(node, list):
         for item in node:
             _experiment_entries(item, found)
     elif isinstance(node, dict):
         data = node.get("data")
         if isinstance(data, dict) and "rev" in node and isinstance(data.get("metrics"), dict):
-            found.append((node.get("name") or str(node["rev"]), data["metrics"]))
+            found.append((node.get("name") or str(node["rev"]), str(node["rev"]), data["metrics"]))
         for key in ("experiments", "revs"):
             _experiment_entries(node.get(key), found)
 
 
-def experiments_table(shown, names: dict[str, str] | None = None) -> pd.DataFrame:
+def _generation_metrics(root: Path | None, rev: str, metrics: dict) -> dict[int, dict]:
+    """{generation: metrics.json} of one run: `dvc exp show` carries only the last generation's (the
+    DVC metric); the others come from the run's dvc.lock and the DVC cache (the workspace: its files)."""
+    per_gen = {}
+    for path, content in metrics.items():
+        match = _METRICS_FILE.search(path)
+        if match and isinstance(content, dict) and isinstance(content.get("data"), dict):
+            per_gen[int(match.group(1))] = content["data"]
+    if root is None:
+        return per_gen
+    if rev == "workspace":
+        runs = root / load_params(root / PARAMS_FILE).paths.runs
+        files = {str(p): p.read_bytes() for p in sorted(runs.glob("gen_*/metrics.json"))}
+    else:
+        files = dvc.locked_files_at(root, rev, _METRICS_FILE)
+    for path, raw in files.items():
+        try:
+            data = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            continue
+        if isinstance(data, dict):
+            per_gen.setdefault(int(_METRICS_FILE.search(path).group(1)), data)
+    return per_gen
+
+
+def experiments_table(shown, names: dict[str, str] | None = None, root: str | Path | None = None) -> pd.DataFrame:
     """`compare_runs`' table from `dvc exp show --json [-n N]` (metrics.json of every generation, greedy):
     the workspace (named 'default' unless `names` says otherwise) and the experiments of the newest
     commit that has any. Commits themselves are left out: the workspace is the run to compare with,
-    and experiments queued before a later commit (a docs change, say) still belong next to it."""
+    and experiments queued before a later commit (a docs change, say) still belong next to it.
+    With `root` (the project), every generation; without, the last (the one DVC metric)."""
     names = {"workspace": "default", **(names or {})}
     top = [e for e in (shown if isinstance(shown, list) else [shown]) if isinstance(e, dict)]
     workspace = [e for e in top if e.get("rev") == "workspace"]
@@ -427,13 +454,9 @@ def experiments_table(shown, names: dict[str, str] | None = None) -> pd.DataFram
     _experiment_entries([{k: v for k, v in e.items() if k != "experiments"} for e in workspace], entries)
     if source is not None:
         _experiment_entries(source["experiments"], entries)
-    for raw_name, metrics in entries:
+    for raw_name, rev, metrics in entries:
         name = names.get(raw_name, raw_name)
-        per_gen = {}
-        for path, content in metrics.items():
-            match = _METRICS_FILE.search(path)
-            if match and isinstance(content, dict) and isinstance(content.get("data"), dict):
-                per_gen[int(match.group(1))] = content["data"]
+        per_gen = _generation_metrics(None if root is None else Path(root), rev, metrics)
         if not per_gen or name in seen:
             continue
         seen.add(name)

@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from iterdeploy.config import build, option, read_yaml, to_dict
 from iterdeploy.errors import ConfigError
 from iterdeploy.tasks.generators import GENERATORS, PLANNERS, get_generator
 
 SPLIT_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}\Z")
+DOMAIN_NAME = re.compile(r"[a-z][a-z0-9_-]{0,63}\Z")
+"""A collection's domain folder: part of every task id."""
 
 
 def _split_name(name: str) -> str | None:
@@ -22,24 +24,79 @@ def _generator(domain: str) -> str | None:
     return None if domain in GENERATORS else f"no generator for {domain!r}; available: {', '.join(sorted(GENERATORS))}"
 
 
+def _subset(subset: str) -> str | None:
+    parts = PurePosixPath(subset).parts
+    if not parts or PurePosixPath(subset).is_absolute() or ".." in parts or "\\" in subset or subset != "/".join(parts):
+        return f"{subset!r} must be a relative folder of the domain without '..', e.g. testing/easy"
+    return None
+
+
 @dataclass(frozen=True)
 class SplitSpec:
+    """One entry of `tasks.splits`: tasks of one domain for one split, either generated (sizes, per_size) or
+    taken from a PDDL collection laid out like the IPC 2023 Learning Track (collection, subsets, limit)."""
+
     name: str = option(doc="split the tasks belong to, e.g. train, deploy, test (lower case, digits, _)",
                        check=_split_name)
-    domain: str = option(doc="generator to use (a domain with a built-in generator)", check=_generator)
-    sizes: tuple[int, ...] = option(doc="primary sizes to generate (see each generator's from_size), e.g. [3, 4, 5]")
-    per_size: int = option(doc="number of tasks generated at each size", ge=1, le=100_000)
+    domain: str = option(doc="the domain: a built-in generator (generated splits) or a folder of the collection")
+    sizes: tuple[int, ...] | None = option(None, "generated split: primary sizes to generate (see each generator's "
+                                                 "from_size), e.g. [3, 4, 5]")
+    per_size: int | None = option(None, "generated split: number of tasks generated at each size", ge=1, le=100_000)
+    collection: str | None = option(None, "collection split: root folder of a PDDL collection laid out like the IPC "
+                                          "2023 Learning Track (<domain>/domain.pddl, training/easy, testing/{easy,"
+                                          "medium,hard}, optional plans/), relative to the project root or absolute")
+    subsets: tuple[str, ...] | None = option(None, "collection split: folders of the domain to take, e.g. "
+                                                   "[testing/easy, testing/medium] (null: every training/* and "
+                                                   "testing/* folder)")
+    limit: int | None = option(None, "collection split: at most this many problems of each subset, the first by "
+                                     "file name (null: all)", ge=1, le=1_000_000)
 
     def __post_init__(self) -> None:
-        if not self.sizes:
-            raise ConfigError("sizes: must be a non-empty list of integers")
-        if len(set(self.sizes)) != len(self.sizes):
-            raise ConfigError(f"sizes: lists a size twice: {list(self.sizes)}")
-        for size in self.sizes:
-            try:
-                get_generator(self.domain).from_size(size)
-            except ConfigError as exc:
-                raise ConfigError(f"sizes: size {size}: {exc}") from None
+        generated = self.sizes is not None or self.per_size is not None
+        collected = self.collection is not None or self.subsets is not None or self.limit is not None
+        if generated and collected:
+            raise ConfigError("collection: give either sizes and per_size (a generated split) or collection (with "
+                              "optional subsets and limit), not both")
+        if not generated and not collected:
+            raise ConfigError("sizes: missing; give sizes and per_size (a generated split) or collection (a split "
+                              "taken from a PDDL collection)")
+        if generated:
+            if self.sizes is None or self.per_size is None:
+                raise ConfigError(f"{'per_size' if self.per_size is None else 'sizes'}: missing (a generated split "
+                                  "needs sizes and per_size)")
+            problem = _generator(self.domain)
+            if problem:
+                raise ConfigError(f"domain: {problem}")
+            if not self.sizes:
+                raise ConfigError("sizes: must be a non-empty list of integers")
+            if len(set(self.sizes)) != len(self.sizes):
+                raise ConfigError(f"sizes: lists a size twice: {list(self.sizes)}")
+            for size in self.sizes:
+                try:
+                    get_generator(self.domain).from_size(size)
+                except ConfigError as exc:
+                    raise ConfigError(f"sizes: size {size}: {exc}") from None
+            return
+        if self.collection is None:
+            raise ConfigError("collection: missing (subsets and limit belong to a split taken from a collection)")
+        if not self.collection.strip() or "\0" in self.collection:
+            raise ConfigError(f"collection: {self.collection!r} is not a folder path")
+        if not DOMAIN_NAME.match(self.domain):
+            raise ConfigError(f"domain: {self.domain!r} must be a folder name of the collection (lower case, "
+                              "digits, '_', '-')")
+        if self.subsets is not None:
+            if not self.subsets:
+                raise ConfigError("subsets: must be a non-empty list (or null: every training/* and testing/* folder)")
+            for i, subset in enumerate(self.subsets):
+                problem = _subset(subset)
+                if problem:
+                    raise ConfigError(f"subsets[{i}]: {problem}")
+            if len(set(self.subsets)) != len(self.subsets):
+                raise ConfigError(f"subsets: lists a folder twice: {list(self.subsets)}")
+
+    @property
+    def generated(self) -> bool:
+        return self.sizes is not None
 
 
 @dataclass(frozen=True)
@@ -58,6 +115,13 @@ class TaskSetSpec:
             raise ConfigError("splits: must be a non-empty list")
         seen = set()
         for i, s in enumerate(self.splits):
+            if not s.generated:
+                key = (s.domain, s.collection, s.subsets)
+                if key in seen:
+                    raise ConfigError(f"splits[{i}]: takes the same subsets of {s.domain} from {s.collection} as "
+                                      "an earlier split")
+                seen.add(key)
+                continue
             for size in s.sizes:
                 if (s.name, s.domain, size) in seen:
                     raise ConfigError(f"splits[{i}]: split {s.name!r} of {s.domain} lists size {size} twice")
@@ -67,10 +131,16 @@ class TaskSetSpec:
     def split_names(self) -> set[str]:
         return {s.name for s in self.splits}
 
+    @property
+    def collections(self) -> tuple[SplitSpec, ...]:
+        """The splits taken from PDDL collections."""
+        return tuple(s for s in self.splits if not s.generated)
+
     def only(self, domains: list[str]) -> TaskSetSpec:
         """The same spec restricted to `domains`."""
         for d in domains:
-            get_generator(d)
+            if not any(s.domain == d and not s.generated for s in self.splits):
+                get_generator(d)
         kept = tuple(s for s in self.splits if s.domain in domains)
         if not kept:
             raise ConfigError(f"the spec has no splits for domains {', '.join(domains)}")

@@ -28,7 +28,7 @@ from iterdeploy.config import to_dict
 from iterdeploy.errors import ConfigError, IterdeployError
 from iterdeploy.planning import Task, load_task
 from iterdeploy.planning.text import excerpt
-from iterdeploy.tasks.collection import Collection, from_collection
+from iterdeploy.tasks.collection import Collection, collection_root, from_collection, split_records
 from iterdeploy.tasks.domains import domain_path
 from iterdeploy.tasks.generators import format_plan, generate_task, get_generator, params_dict
 from iterdeploy.tasks.records import MANIFEST_COLUMNS, TASK_ID, TaskRecord, content_hash, params_json, task_seed
@@ -42,15 +42,31 @@ MAX_REDRAWS = 200
 """Draws per task before a size is declared too small to hold that many distinct tasks."""
 
 
-def generated_records(spec: TaskSetSpec) -> Iterator[TaskRecord]:
-    """Every task of the spec, all distinct across splits.
+def generated_records(spec: TaskSetSpec, base: str | Path | None = None) -> Iterator[TaskRecord]:
+    """Every task of the spec, in the order of its splits, all distinct across splits.
 
     Small sizes have few distinct tasks (3-block blocksworld has 169), so a test task
     could otherwise repeat a training or deployment task and the held-out evaluation
     would not be held out. A duplicate is re-drawn with the next seed of its slot.
+    Splits taken from a collection (`collection`, relative to `base`) are read first, so that no
+    generated task repeats one of them; a problem that occurs twice in collections is an error.
     """
     seen: dict[str, str] = {}
-    for split in spec.splits:
+    collected: dict[int, list[TaskRecord]] = {}
+    for i, split in enumerate(spec.splits):
+        if split.generated:
+            continue
+        collected[i] = list(split_records(split, base))
+        for rec in collected[i]:
+            digest = content_hash(rec.problem)
+            if digest in seen:
+                raise ConfigError(f"tasks.splits ({split.name}, {split.domain}): task {rec.task_id} is the same "
+                                  f"problem as {seen[digest]}; a task set holds each task once")
+            seen[digest] = rec.task_id
+    for i, split in enumerate(spec.splits):
+        if not split.generated:
+            yield from collected[i]
+            continue
         gen = get_generator(split.domain)
         for size in split.sizes:
             params = gen.from_size(size)
@@ -75,6 +91,20 @@ def generated_records(spec: TaskSetSpec) -> Iterator[TaskRecord]:
                 )
 
 
+def spec_domain_files(spec: TaskSetSpec, base: str | Path | None = None) -> dict[str, Path]:
+    """The domain file of every domain of the spec: the collection's, else the packaged one. A domain whose
+    collection and generator files differ is an error (a task set holds one domain file per domain)."""
+    files: dict[str, Path] = {}
+    for split in spec.splits:
+        path = (collection_root(split.collection, base) / split.domain / "domain.pddl") if not split.generated \
+            else domain_path(split.domain)
+        known = files.setdefault(split.domain, path)
+        if known != path and known.is_file() and path.is_file() and known.read_bytes() != path.read_bytes():
+            raise ConfigError(f"tasks.splits: domain {split.domain} has two different domain files, {known} and "
+                              f"{path}; a task set holds one domain file per domain")
+    return files
+
+
 def _check_target(out_dir: Path) -> None:
     # The rename replaces out_dir wholesale: only ever replace a previous task set, never other data.
     if out_dir.exists() and (not out_dir.is_dir() or (any(out_dir.iterdir())
@@ -82,12 +112,14 @@ def _check_target(out_dir: Path) -> None:
         raise ConfigError(f"output exists and is not a task set (no manifest.parquet); not replacing it: {out_dir}")
 
 
-def build_taskset(source: TaskSetSpec | Collection, out_dir: str | Path) -> pd.DataFrame:
-    """Write a task set for `source` (a spec, or `from_collection(...)`) to `out_dir`; return its manifest."""
+def build_taskset(source: TaskSetSpec | Collection, out_dir: str | Path, base: str | Path | None = None) -> pd.DataFrame:
+    """Write a task set for `source` (a spec, or `from_collection(...)`) to `out_dir`; return its manifest.
+    A spec's collection folders are relative to `base` (the project root; default: the working directory)."""
     out_dir = Path(out_dir)
     _check_target(out_dir)
     if isinstance(source, TaskSetSpec):
-        records, domain_file = generated_records(source), domain_path
+        domain_files = spec_domain_files(source, base)
+        records, domain_file = generated_records(source, base), domain_files.__getitem__
     elif isinstance(source, Collection):
         records, domain_file = source.records(), source.domain_file
     else:
@@ -123,8 +155,16 @@ def build_taskset(source: TaskSetSpec | Collection, out_dir: str | Path) -> pd.D
         manifest = _frame(rows)
         write_parquet(tmp / "manifest.parquet", manifest)
         if isinstance(source, TaskSetSpec):
-            write_json(tmp / "spec.json", to_dict(source))
+            write_json(tmp / "spec.json", spec_json(source))
     return manifest
+
+
+def spec_json(spec: TaskSetSpec) -> dict:
+    """spec.json's content: the spec, each split without its unset (null) keys, so that a set of generated
+    splits keeps the bytes (and the data.dvc hash) it had before splits could name collections."""
+    data = to_dict(spec)
+    data["splits"] = [{k: v for k, v in split.items() if v is not None} for split in data["splits"]]
+    return data
 
 
 def _frame(rows: list[dict]) -> pd.DataFrame:
