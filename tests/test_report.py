@@ -391,14 +391,25 @@ def test_rl_view_success_probabilities_weights_and_the_grpo_comparison(run_root:
     assert json.loads((tmp_path / "out" / "rl_view.json").read_text()) == data
 
 
-def test_report_rl_option(run_root: Path, tmp_path: Path, capsys):
+def test_report_writes_the_rl_view_and_finds_the_grpo_run(run_root: Path, tmp_path: Path, capsys):
     out = tmp_path / "out"
-    assert main(["report", "--root", str(run_root), "--out", str(out), "--rl"]) == 0
-    assert (out / "rl_view.md").is_file() and not (out / "grpo_vs_loop.png").exists()
-    grpo = _grpo_log(tmp_path, [3, 3, 6], per_point=4)
-    assert main(["report", "--root", str(run_root), "--out", str(out), "--rl", "--grpo", str(grpo)]) == 0
+    assert main(["report", "--root", str(run_root), "--out", str(out)]) == 0
+    md = (out / "rl_view.md").read_text()
+    assert "](rl_view.md)" in (out / "summary.md").read_text()
+    assert "GRPO" not in md.split("## The weights")[1] and not (out / "grpo_vs_loop.png").exists()
+    # one row per deployment task, sorted by domain and size: policy 0 (gen 1's samples) bl-d1 1 of 2 valid,
+    # fe-d2 0 of 1, fe-d3 not deployed yet
+    rows = [line for line in md.splitlines() if line.startswith(("| blocksworld | 3 | ", "| ferry | 3 | "))
+            and line.split(" | ")[2].startswith(("bl-", "fe-"))]
+    assert rows == ["| blocksworld | 3 | bl-d1 | 1/2 | 1/1 |", "| ferry | 3 | fe-d2 | 0/1 | 1/1 |",
+                    "| ferry | 3 | fe-d3 | – | 1/2 |"]
+    # the GRPO run grpo/params.yaml names is found by itself
+    grpo = _grpo_log(run_root, [3, 3, 6], per_point=4)
+    (run_root / "grpo").mkdir()
+    (run_root / "grpo" / "params.yaml").write_text((REPO / "grpo" / "params.yaml").read_text())
+    assert main(["report", "--root", str(run_root), "--out", str(out)]) == 0
     assert "budget point 2: loop 7 solved after 7 plans, GRPO 6 after 8" in capsys.readouterr().out
+    assert (out / "grpo_vs_loop.png").is_file() and "](grpo_vs_loop.png)" in (out / "rl_view.md").read_text()
     (grpo / "log.json").write_text("[]")
-    assert main(["report", "--root", str(run_root), "--out", str(out), "--rl", "--grpo", str(grpo)]) == 2
+    assert main(["report", "--root", str(run_root), "--out", str(out), "--grpo", str(grpo)]) == 2
     assert "not a GRPO run log" in capsys.readouterr().err
-    assert main(["report", "--root", str(run_root), "--grpo", str(grpo)]) == 2

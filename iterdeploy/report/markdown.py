@@ -158,6 +158,10 @@ def summary_markdown(data: dict, figures: tuple[str, ...]) -> str:
         _monitors_table(data),
         f"![collapse monitors per generation]({monitors})",
         "",
+        "The implicit reward made explicit (each deployment task's success probability per policy, the expected "
+        "reward, the weights the accumulation implies, the GRPO baseline beside the loop): "
+        "[rl_view.md](rl_view.md), written by `iterdeploy report` next to this file.",
+        "",
     ])
 
 
@@ -226,6 +230,12 @@ def rl_markdown(data: dict, figures: dict) -> str:
     size_table = md_table(["domain", "size"] + [f"policy {p}" for p in policies],
                           [[d, str(s)] + [_f(v.get(p)) for p in policies] for (d, s), v in sorted(size_rows.items())],
                           left=2) if size_rows else ""
+    task_cells: dict[tuple, dict] = {}
+    for r in data.get("success_by_task") or []:
+        task_cells.setdefault((r["domain"], r["size"], r["task_id"]), {})[r["policy"]] = f"{r['valid']}/{r['n']}"
+    task_table = md_table(["domain", "size", "task"] + [f"policy {p}" for p in policies],
+                          [[d, str(s), t] + [v.get(p, "–") for p in policies]
+                           for (d, s, t), v in sorted(task_cells.items())], left=3) if task_cells else ""
     w_rows = [[gen_name(r["generation"]), f"gen {r['origin_generation']} (policy {r['behaviour_policy']})",
                str(r["plans"]), f"{r['share']:.2f}", str(r["staleness"]), _f(r["mean_p"]), _f(r["mean_weight"])]
               for r in data["weights"]]
@@ -248,6 +258,13 @@ def rl_markdown(data: dict, figures: dict) -> str:
         "## Success probability per size (mean over the size's tasks)",
         "",
         size_table,
+        "## Success per deployment task (valid samples / K, per policy; sorted by domain and size)",
+        "",
+        "<details><summary>one row per deployment task</summary>",
+        "",
+        task_table,
+        "</details>",
+        "",
         "## The weights the accumulation implies",
         "",
         "SFT on the accumulated curated set D_g is a REINFORCE step with the 0/1 reward whose samples come "

@@ -113,6 +113,7 @@ def rl_tables(run: Run, grpo_log: dict | None = None) -> dict:
         "k": sorted({int(n) for n in probs["n"].unique()}),
         "expected_reward": _records(expected),
         "success_by_size": _records(by_size),
+        "success_by_task": _records(probs),
         "weights": _records(weights),
         "loop_budget": _records(loop),
         "unverified": sorted(run.unverified),
