@@ -200,8 +200,15 @@ def test_compare_runs_side_by_side(run_root: Path, tmp_path: Path):
     assert last.loc[("filter=none", "ferry"), "solved"] == 2
     assert last.loc[("default", "total"), "success"] == pytest.approx(7 / 8)
 
+    _with_monitors(run_root, HEALTHY)
+    _with_monitors(other, COLLAPSED)
     write_comparison({"default": run_root, "filter=none": other}, tmp_path / "out")
     md = (tmp_path / "out" / "ablations.md").read_text()
+    # the collapse monitors per run: the ablation trips every warning in generation 2, the default none
+    assert "| default | gen_002 | 2.50 | 1.00 | 0.700 | 0.20 | 0 | – |" in md
+    assert "| filter=none | gen_002 | 1.00 | 1.00 | 0.100 | 1.00 | 3 | distinct_plans, entropy, lost_tasks, " \
+           "self_copy |" in md
+    assert "| filter=none | gen_001 | 2.50 | 1.00 | 0.800 | 0.00 | 0 | – |" in md
     assert "| default | total | 8 | 3 | 5 | 7 |" in md
     assert "| filter=none | total | 8 | 3 | 5 | 5 |" in md
     assert "| default | gen_002 | 10 | 9 | 10 | 7/8 |" in md

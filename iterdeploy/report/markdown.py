@@ -165,8 +165,23 @@ def summary_markdown(data: dict, figures: tuple[str, ...]) -> str:
     ])
 
 
-def ablations_markdown(table: pd.DataFrame, figure: str) -> str:
-    """ablations.md from `report.compare_runs(...)`: solved per generation, then longest plan at the end."""
+def _run_monitors_table(monitors: pd.DataFrame | None) -> str:
+    if monitors is None or monitors.empty:
+        return "No run has collapse monitors (their metrics.json predate them).\n"
+    rows = []
+    for r in monitors.itertuples(index=False):
+        value = (lambda x, d=2: "–" if x is None or pd.isna(x) else f"{x:.{d}f}")
+        lost = "–" if pd.isna(r.lost_tasks) else str(int(r.lost_tasks))
+        rows.append([r.run, gen_name(int(r.generation)), value(r.distinct_valid_plans_per_task),
+                     value(r.length_ratio_to_reference), value(r.token_entropy, 3), value(r.self_copy_share),
+                     lost, r.alarms.replace(",", ", ") or "–"])
+    return md_table(["run", "generation", "distinct valid plans / task", "length / reference",
+                     "token entropy (nats)", "self-copy share", "lost test tasks", "warnings"], rows, left=2)
+
+
+def ablations_markdown(table: pd.DataFrame, figure: str, monitors: pd.DataFrame | None = None) -> str:
+    """ablations.md from `report.compare_runs(...)`: solved per generation, then longest plan at the end, then
+    the collapse monitors and warnings of every run (`report.run_monitors(...)`)."""
     gens = sorted(table["generation"].unique())
     runs = list(dict.fromkeys(table["run"]))
     domains = list(dict.fromkeys(table["domain"]))
@@ -193,6 +208,12 @@ def ablations_markdown(table: pd.DataFrame, figure: str) -> str:
         "## Solved test tasks per generation", "", solved,
         "## At the last generation", "", longest,
         f"![solved test tasks per generation, per run]({figure})", "",
+        "## Collapse monitors per run",
+        "",
+        "Each run's warnings against its own generation 1 (thresholds: params.yaml `monitors`; summary.md "
+        "defines them). An ablation that trains on whatever it samples (`curation.filter=none`) shows here.",
+        "",
+        _run_monitors_table(monitors),
     ])
 
 

@@ -382,9 +382,12 @@ def compare_runs(named_roots: dict[str, str | Path]) -> pd.DataFrame:
     tasks, solved, success, longest_valid (NA: no valid greedy plan), last (the run's last generation)."""
     frames = []
     for name, root in named_roots.items():
-        results = task_results(open_run(root))
+        run = open_run(root)
+        results = task_results(run)
         solved, longest, counts = solved_table(results), longest_table(results), task_counts(results)
         long = solved.stack().rename("solved").reset_index()
+        per_gen = {h["generation"]: h["monitors"] for h in monitor_history(run)}
+        long["monitors"] = [per_gen.get(int(g)) or {} for g in long["generation"]]
         long["longest_valid"] = [longest.loc[d, g] for d, g in zip(long["domain"], long["generation"])]
         long["tasks"] = long["domain"].map(counts).astype("int64")
         long.insert(0, "run", name)
@@ -395,7 +398,7 @@ def compare_runs(named_roots: dict[str, str | Path]) -> pd.DataFrame:
     out = pd.concat(frames, ignore_index=True)
     out["success"] = out["solved"] / out["tasks"]
     out["longest_valid"] = out["longest_valid"].astype("Int64")
-    return out[["run", "generation", "domain", "tasks", "solved", "success", "longest_valid", "last"]]
+    return out[["run", "generation", "domain", "tasks", "solved", "success", "longest_valid", "last", "monitors"]]
 
 
 _METRICS_FILE = re.compile(r"(?:^|/)gen_(\d+)/metrics\.json$")
@@ -463,14 +466,34 @@ def experiments_table(shown, names: dict[str, str] | None = None, root: str | Pa
         last = max(per_gen)
         for gen, m in sorted(per_gen.items()):
             for domain, by in sorted(m.get("by_domain", {}).items()):
-                rows.append([name, gen, domain, by.get("tasks"), by.get("solved"), by.get("longest_plan"), gen == last])
-            rows.append([name, gen, "total", m.get("tasks"), m.get("solved"), m.get("longest_plan"), gen == last])
+                rows.append([name, gen, domain, by.get("tasks"), by.get("solved"), by.get("longest_plan"), gen == last,
+                             {}])
+            monitors = m.get("monitors") if isinstance(m.get("monitors"), dict) else {}
+            rows.append([name, gen, "total", m.get("tasks"), m.get("solved"), m.get("longest_plan"), gen == last,
+                         monitors])
     if not rows:
         raise IterdeployError("`dvc exp show --json` has no experiment with generation metrics")
-    out = pd.DataFrame(rows, columns=["run", "generation", "domain", "tasks", "solved", "longest_valid", "last"])
+    out = pd.DataFrame(rows, columns=["run", "generation", "domain", "tasks", "solved", "longest_valid", "last",
+                                      "monitors"])
     out["success"] = out["solved"] / out["tasks"]
     out["longest_valid"] = out["longest_valid"].astype("Int64")
-    return out[["run", "generation", "domain", "tasks", "solved", "success", "longest_valid", "last"]]
+    return out[["run", "generation", "domain", "tasks", "solved", "success", "longest_valid", "last", "monitors"]]
+
+
+def run_monitors(table: pd.DataFrame, thresholds: collapse.MonitorThresholds = collapse.MonitorThresholds()
+                 ) -> pd.DataFrame:
+    """The collapse monitors of every run of a comparison table (its total rows' `monitors`), one row per
+    (run, generation >= 1): the monitors, lost_share and alarms (`monitors_table`, each run's warnings
+    against its own generation 1)."""
+    frames = []
+    if "monitors" not in table.columns:
+        return pd.DataFrame()
+    for name in dict.fromkeys(table["run"]):
+        part = table[(table["run"] == name) & (table["domain"] == TOTAL)]
+        history = [{"generation": int(g), "solved": None if pd.isna(n) else int(n), "monitors": m or {}}
+                   for g, n, m in zip(part["generation"], part["solved"], part["monitors"])]
+        frames.append(monitors_table(history, thresholds).reset_index().assign(run=name))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def write_comparison(named_roots: dict[str, str | Path], out_dir: str | Path = DEFAULT_OUT,
@@ -479,8 +502,10 @@ def write_comparison(named_roots: dict[str, str | Path], out_dir: str | Path = D
     (`compare_runs(named_roots)` unless given, e.g. `experiments_table(...)`)."""
     table = compare_runs(named_roots) if table is None else table
     out = Path(out_dir)
+    first = next(iter(named_roots.values()), None)
+    thresholds = open_run(first).thresholds if first is not None else collapse.MonitorThresholds()
     write_bytes(out / "ablations.png", plots.ablations(table))
-    write_text(out / "ablations.md", ablations_markdown(table, "ablations.png"))
+    write_text(out / "ablations.md", ablations_markdown(table, "ablations.png", run_monitors(table, thresholds)))
     return table
 
 
