@@ -5,6 +5,7 @@ step on a tiny model (the loss moves the weights toward rewarded completions) an
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 import os
 from pathlib import Path
@@ -23,6 +24,7 @@ from iterdeploy.model.grpo import (GRPOConfig, advantages, completion_ids, grpo_
                                    sequence_logprobs)
 from iterdeploy.model.loading import load_base, load_tokenizer  # noqa: E402
 from iterdeploy.model.sampling_config import SamplingConfig  # noqa: E402
+from iterdeploy.model.tokenizer import encode_prompt  # noqa: E402
 from iterdeploy.pipeline.grpo import budget, prompt_schedule  # noqa: E402
 from iterdeploy.prompts import get_format  # noqa: E402
 from iterdeploy.prompts.examples import plan_steps, renaming_seed  # noqa: E402
@@ -198,6 +200,38 @@ def test_a_grpo_step_moves_the_policy_toward_rewarded_completions(tmp_path, task
     assert after > 2 * rate_before and after > rate_before + 0.03
 
 
+def test_trl_grpo_trainer_takes_the_same_kind_of_step(tmp_path, taskset):
+    pytest.importorskip("trl")
+    from iterdeploy.model.grpo_trl import StepRecorder, make_trainer
+
+    base = build_tiny_embedded_base(tmp_path / "base", domains=("blocksworld",), hidden=16, layers=1)
+    tok, model = load_tokenizer(base), load_base(base, torch.device("cpu"), torch.float32)
+    fmt = get_format("compact", tok)
+    prompts = [(t, fmt.prompt(taskset.task(t), renaming_seed(t))) for t in taskset.split("deploy")["task_id"]]
+    target = tok.convert_tokens_to_ids("unstack")
+
+    def first_token_logp() -> float:
+        with torch.no_grad():
+            return sum(float(torch.log_softmax(model(torch.tensor([encode_prompt(tok, p)])).logits[0, -1], -1)[target])
+                       for _, p in prompts)
+
+    before = first_token_logp()
+    steps, checkpoints = [], []
+    recorder = StepRecorder({2, 4}, lambda step, seconds, logs: steps.append((step, seconds, logs)),
+                            checkpoints.append)
+    sampling = SamplingConfig(k=4, temperature=1.0, top_p=1.0, max_new_tokens=12, batch_size=16, seed=3)
+    trainer = make_trainer(model, tok, prompts * 4, lambda t, c: float(c.split()[:1] == ["unstack"]), sampling,
+                           GRPOConfig(group_size=4, prompts_per_step=2, lr=0.05, trainer="trl"), 4,
+                           str(tmp_path / "trl"), [recorder])
+    # the prompts TRL tokenizes are the sampler's: bos in front
+    assert trainer.train_dataset[0]["prompt"].split()[0] == tok.bos_token
+    trainer.train()
+    assert [s for s, _, _ in steps] == [1, 2, 3, 4] and checkpoints == [2, 4]
+    assert all(0.0 <= logs["reward"] <= 1.0 and seconds > 0 for _, seconds, logs in steps)
+    assert any(logs["reward"] > 0 for _, _, logs in steps)  # some group had signal ...
+    assert first_token_logp() > before + 0.5  # ... and the update made the rewarded first action more likely
+
+
 def test_sequence_logprobs_and_completion_ids(tmp_path):
     base = build_tiny_embedded_base(tmp_path / "base", domains=("blocksworld",), hidden=16, layers=1)
     tok, model = load_tokenizer(base), load_base(base, torch.device("cpu"), torch.float32)
@@ -246,5 +280,13 @@ def test_grpo_command_writes_checkpoints_evaluated_like_the_loop(tmp_path):
         assert metrics["tasks"] == 4 and metrics == c
         assert len(pd.read_parquet(folder / "evaluation.parquet")) == 4 * 2  # greedy + k=1 per test task
     assert (root / "runs-grpo" / "step_00003" / "model" / "model_card.json").is_file()
+    # the same budget through TRL's GRPOTrainer: the same checkpoints, evaluated the same way
+    if importlib.util.find_spec("trl") is not None:
+        assert main(["grpo", "--root", str(root), "--grpo.trainer", "trl", "--out", "runs-grpo-trl"]) == 0
+        trl_log = json.loads((root / "runs-grpo-trl" / "log.json").read_text())
+        assert [c["step"] for c in trl_log["checkpoints"]] == [0, 2, 3]
+        assert [c["samples"] for c in trl_log["checkpoints"]] == [0, 8, 12]
+        assert trl_log["checkpoints"][0] == log["checkpoints"][0]  # the base, evaluated once more: the same
+        assert (root / "runs-grpo-trl" / "step_00003" / "model" / "model.safetensors").is_file()
     # a bad value is one line, exit 2
     assert main(["grpo", "--root", str(root), "--grpo.group_size", "1"]) == 2

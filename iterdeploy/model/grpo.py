@@ -35,6 +35,9 @@ from iterdeploy.model.tokenizer import encode_prompt, stop_token_ids
 class GRPOConfig:
     """The policy-gradient updates (sampling itself follows a SamplingConfig: the loop's deployment sampler)."""
 
+    trainer: Literal["torch", "trl"] = option(
+        "torch", "torch: this module's step (the loop's batched sampler); trl: TRL's GRPOTrainer (transformers' "
+                 "generate; the optional `rl` extra), the same update (iterdeploy.model.grpo_trl)")
     group_size: int = option(8, "completions per prompt and step (GRPO's G; the loop's K)", ge=2, le=4096)
     prompts_per_step: int = option(8, "prompts per step (a step samples prompts_per_step x group_size plans)",
                                    ge=1, le=1 << 16)

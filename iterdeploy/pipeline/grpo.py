@@ -183,31 +183,60 @@ def run_grpo(root: str | Path, params: GRPOParams, log: Callable[[str], None] | 
     base_eval = out / step_name(0)
     base_eval.mkdir(exist_ok=True)
     data["checkpoints"].append(_evaluate(ctx, base, 0, base_eval, {"step": 0, "samples": 0, "wall_s": 0.0}))
-    wall, samples_done, point = 0.0, 0, 0
-    for step in range(1, plan.steps + 1):
-        t0 = time.perf_counter()
-        batch = [(t, prompts[t]) for t in schedule[step - 1]]
-        s = dataclasses.replace(sampling, seed=derive_seed(p.sampling.seed, "grpo", cfg.seed, step))
-        stats, _ = grpo_step(model, tokenizer, optimizer, batch, reward, s, cfg, scheduler)
-        wall += time.perf_counter() - t0
-        samples_done += stats["samples"]
-        data["steps"].append({"step": step, "samples_total": samples_done, "wall_s": round(wall, 3), **stats})
+    state = {"wall": 0.0, "samples": 0, "point": 0}
+
+    def record(step: int, seconds: float, stats: dict) -> None:
+        state["wall"] += seconds
+        state["samples"] += stats["samples"]
+        data["steps"].append({"step": step, "samples_total": state["samples"], "wall_s": round(state["wall"], 3),
+                              **stats})
         ctx.log(f"grpo step {step}/{plan.steps}: reward {stats['reward_mean']:.3f}, loss {stats['loss']:.4f}, "
-                f"{stats['groups_with_signal']} groups with signal, {wall:.0f} s")
-        if step in plan.checkpoints:
-            point += 1
-            folder = out / step_name(step)
-            with atomic_path(folder / "model", directory=True) as tmp:
-                model.save_pretrained(tmp, safe_serialization=True)
-                save_tokenizer(tokenizer, tmp)
-                write_model_card(tmp, {"kind": "grpo", "base_model": model_ref(base), "step": step,
-                                       "samples": samples_done, "grpo": to_dict(cfg),
-                                       "sampling": to_dict(sampling)})
-            extra = {"step": step, "samples": samples_done, "wall_s": round(wall, 3)}
-            data["checkpoints"].append(_evaluate(ctx, folder / "model", point, folder, extra))
-            write_json(out / LOG, data)
+                f"{state['wall']:.0f} s")
+
+    def checkpoint(step: int) -> None:
+        state["point"] += 1
+        folder = out / step_name(step)
+        with atomic_path(folder / "model", directory=True) as tmp:
+            model.save_pretrained(tmp, safe_serialization=True)
+            save_tokenizer(tokenizer, tmp)
+            write_model_card(tmp, {"kind": "grpo", "base_model": model_ref(base), "step": step,
+                                   "samples": state["samples"], "grpo": to_dict(cfg), "sampling": to_dict(sampling)})
+        extra = {"step": step, "samples": state["samples"], "wall_s": round(state["wall"], 3)}
+        data["checkpoints"].append(_evaluate(ctx, folder / "model", state["point"], folder, extra))
+        write_json(out / LOG, data)
+
+    if cfg.trainer == "trl":
+        _run_trl(model, tokenizer, prompts, schedule, reward, sampling, cfg, plan, out, record, checkpoint)
+    else:
+        for step in range(1, plan.steps + 1):
+            t0 = time.perf_counter()
+            batch = [(t, prompts[t]) for t in schedule[step - 1]]
+            s = dataclasses.replace(sampling, seed=derive_seed(p.sampling.seed, "grpo", cfg.seed, step))
+            stats, _ = grpo_step(model, tokenizer, optimizer, batch, reward, s, cfg, scheduler)
+            record(step, time.perf_counter() - t0, stats)
+            if step in plan.checkpoints:
+                checkpoint(step)
     write_json(out / LOG, data)
     return data
+
+
+def _run_trl(model, tokenizer, prompts: dict[str, str], schedule: list[list[str]], reward, sampling, cfg, plan: Budget,
+             out: Path, record, checkpoint) -> None:
+    """The steps through TRL's GRPOTrainer (iterdeploy.model.grpo_trl): the same prompts in the same order
+    (the dataset is the schedule, each task repeated group_size times in a row by TRL's sampler)."""
+    from iterdeploy.model.grpo_trl import StepRecorder, make_trainer
+
+    def on_step(step: int, seconds: float, logs: dict) -> None:
+        n = cfg.prompts_per_step * cfg.group_size
+        record(step, seconds, {"samples": n, "reward_mean": float(logs["reward"]),
+                               "valid": round(float(logs["reward"]) * n), "loss": float(logs.get("loss", 0.0)),
+                               "grad_norm": logs.get("grad_norm"),
+                               "completion_tokens": round(float(logs.get("completions/mean_length", 0.0)) * n)})
+
+    rows = [(t, prompts[t]) for step in schedule for t in step]
+    trainer = make_trainer(model, tokenizer, rows, reward, sampling, cfg, plan.steps, str(out / "trl"),
+                           [StepRecorder(set(plan.checkpoints), on_step, checkpoint)])
+    trainer.train()
 
 
 def read_run(folder: str | Path) -> dict:
