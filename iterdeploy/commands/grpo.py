@@ -17,7 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Train the loop's base model with GRPO on the loop's deployment tasks, the validator's 0/1 "
                     "verdict as the reward, for as many sampled plans as the loop's generations sample; write and "
                     "evaluate (the loop's evaluation code, its test split) a checkpoint after every generation's "
-                    "worth of plans. `iterdeploy report --rl` puts it beside the loop.")
+                    "worth of plans. `iterdeploy report` puts it beside the loop (rl_view.md).")
     add_project_arguments(p, params=False)
     p.add_argument("--params", default=PARAMS_FILE, metavar="FILE",
                    help=f"GRPO parameters, relative to the root (default: {PARAMS_FILE})")

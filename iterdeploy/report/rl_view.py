@@ -1,4 +1,4 @@
-"""The RL view of a run (`iterdeploy report --rl`): the implicit reward made explicit, and the GRPO baseline
+"""The RL view of a run (`iterdeploy report` writes it): the implicit reward made explicit, and the GRPO baseline
 beside the loop. Reads only what the stages and `iterdeploy grpo` wrote; never runs a model.
 
     rl_tables(run, grpo)      every table (pure functions of the artifacts, see iterdeploy.rl)
