@@ -305,7 +305,8 @@ def rl_markdown(data: dict, figures: dict) -> str:
         parts += [
             "## An explicit RL baseline on the same budget: GRPO with the validator as reward",
             "",
-            f"From the same base, on the same deployment tasks with the same sampler: {g['steps']} GRPO steps of "
+            f"From the same base, on the same deployment tasks with the same sampler settings: {g['steps']} GRPO "
+            f"steps ({'TRL GRPOTrainer' if gp.get('trainer') == 'trl' else 'torch'}) of "
             f"{gp.get('prompts_per_step', '?')} prompts x {gp.get('group_size', '?')} completions, reward = the "
             "validator's verdict (iterdeploy.rl.validator_reward), a checkpoint after every loop generation's "
             "worth of sampled plans, each evaluated by the loop's evaluation code on the same test split "
