@@ -31,6 +31,17 @@ def _tmp_sibling(path: Path, directory: bool) -> Path:
     return Path(name)
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _publish_mode(tmp: Path, directory: bool) -> None:
+    """mkstemp/mkdtemp make 0600/0700: give the finished artifact the mode a plain open() would."""
+    os.chmod(tmp, (0o777 if directory else 0o666) & ~_umask())
+
+
 @contextmanager
 def atomic_path(path: str | Path, directory: bool = False) -> Iterator[Path]:
     """Yield a temporary path next to `path`; on success rename it to `path` (replacing it)."""
@@ -38,6 +49,7 @@ def atomic_path(path: str | Path, directory: bool = False) -> Iterator[Path]:
     tmp = _tmp_sibling(path, directory)
     try:
         yield tmp
+        _publish_mode(tmp, directory)
         if directory:
             if path.exists():
                 old = path.with_name(f".{path.name}.old")

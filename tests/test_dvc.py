@@ -97,3 +97,21 @@ def test_locked_files_at_reads_a_revisions_outputs_from_the_cache_and_checks_the
     assert locked_files_at(tmp_path, "HEAD", pattern) == {"runs/gen_000/metrics.json": good}
     assert locked_files_at(tmp_path, "HEAD~1", pattern) == {}  # no dvc.lock in that revision
     assert locked_files_at(tmp_path, "no-such-rev", pattern) == {}
+
+
+def test_params_files_are_in_the_style_dvc_writes(tmp_path):
+    """`dvc exp run -S key=value` rewrites the params file it changes: a file already in DVC's style keeps
+    every other line, so an experiment's diff is only what changed."""
+    from iterdeploy.pipeline.dvc import find_dvc
+
+    repo = Path(__file__).resolve().parents[1]
+    python = Path(find_dvc(root=repo)).parent / "python"
+    files = [repo / "params.yaml", repo / "pretrain" / "params.yaml", *sorted((repo / "experiments").glob("*.yaml"))]
+    for i, f in enumerate(files):
+        (tmp_path / f"{i}.yaml").write_bytes(f.read_bytes())
+    script = ("import sys\nfrom dvc.utils.serialize import modify_yaml\n"
+              "for f in sys.argv[1:]:\n    with modify_yaml(f):\n        pass\n")
+    subprocess.run([str(python), "-c", script, *(str(tmp_path / f"{i}.yaml") for i in range(len(files)))],
+                   check=True, capture_output=True)
+    changed = [f.name for i, f in enumerate(files) if (tmp_path / f"{i}.yaml").read_bytes() != f.read_bytes()]
+    assert not changed, f"DVC would rewrite {changed}"

@@ -30,7 +30,8 @@ REPO = Path(__file__).resolve().parents[1]
 def tiny_pretrain_params() -> dict:
     data = yaml.safe_load((REPO / "pretrain" / "params.yaml").read_text())
     data["model"].update(hidden=32, layers=2, heads=2, intermediate=64, max_objects=8, domains=["blocksworld"])
-    data["stream"]["domains"] = [{"domain": "blocksworld", "min_size": 2, "max_size": 3, "weight": 1.0}]
+    data["stream"]["domains"] = [{"domain": "blocksworld", "min_size": 2, "max_size": 3, "weight": 1.0,
+                                  "size_decay": 1.0}]
     data["optimizer"].update(steps=300, batch_size=16, warmup_steps=20, log_every=50, window=4)
     data["transfer"].update(extra_sizes=1, per_size=2, k=2, max_new_tokens=40)
     data["runtime"]["threads"] = 1
@@ -77,6 +78,25 @@ def test_a_size_decay_draws_large_tasks_rarely_and_uniform_stays_as_it_was():
     assert max(Counter(e.size for e, _ in zip(uniform, range(600))).values()) < 160
     with pytest.raises(ConfigError):
         build(DomainRange, {"domain": "blocksworld", "min_size": 2, "max_size": 6, "size_decay": 0.0})
+
+
+def test_pretrain_refuses_a_stream_beyond_the_name_pool_before_training(project, capsys):
+    """A stream size whose tasks have more objects than the model has names fails at once, naming the field."""
+    params = tiny_pretrain_params()
+    params["stream"]["domains"][0]["max_size"] = 9  # 9 blocks, 8 names
+    (project / "pretrain" / "too_big.yaml").write_text(yaml.safe_dump(params))
+    assert main(["pretrain", "--root", str(project), "--params", "pretrain/too_big.yaml"]) == 2
+    captured = capsys.readouterr()
+    assert "stream.domains: blocksworld size 9 has 9 objects" in captured.err and "pretrain step" not in captured.out
+
+
+def test_the_transfer_curve_leaves_out_sizes_beyond_the_name_pool():
+    from iterdeploy.model.transfer import transfer_tasks
+    from iterdeploy.pipeline.pretrain import measurable
+
+    kept, dropped = measurable(transfer_tasks({"blocksworld": [7, 8, 9, 10]}, 2, 0), 8)
+    assert {t.size for t in kept} == {7, 8} and len(kept) == 4
+    assert dropped == ["blocksworld 9", "blocksworld 10"]
 
 
 @pytest.mark.slow

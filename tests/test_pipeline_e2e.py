@@ -331,6 +331,9 @@ def test_dvc_experiment_metrics_and_plots(project, dagster_run):
     assert set(experiments_table(shown)["generation"]) == {2}
     table = experiments_table(shown, root=project)  # the ablation comparison of `iterdeploy report --experiments`
     assert {"default", "first"} <= set(table["run"])
+    # the workspace holds 'first' now: 'default' is the baseline commit, all of its generations
+    default = table[(table["run"] == "default") & (table["domain"] == "total")]
+    assert list(default["generation"]) == [0, 1, 2]
     first = table[(table["run"] == "first") & (table["domain"] == "total")]
     assert list(first["generation"]) == [0, 1, 2] and list(first["last"]) == [False, False, True]
     last_metrics = json.loads((project / "runs/gen_002/metrics.json").read_text())

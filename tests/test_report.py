@@ -247,11 +247,12 @@ def test_deployment_table_counts_a_generation_without_valid_samples():
     assert table.loc[2].tolist() == [1, 1, 1, 1, 6]
 
 
-def _metrics_node(rev: str, name: str | None, solved: list[int], experiments=None) -> dict:
+def _metrics_node(rev: str, name: str | None, solved: list[int], experiments=None, params=None) -> dict:
     files = {f"runs/gen_{g:03d}/metrics.json": {"data": {"tasks": 10, "solved": n,
                                                          "longest_plan": 4, "by_domain": {}}}
              for g, n in enumerate(solved)}
-    return {"rev": rev, "name": name, "data": {"rev": rev, "metrics": files}, "experiments": experiments or []}
+    return {"rev": rev, "name": name, "data": {"rev": rev, "metrics": files, "params": params or {}},
+            "experiments": experiments or []}
 
 
 def test_experiments_table_takes_the_newest_commit_with_experiments():
@@ -271,6 +272,20 @@ def test_experiments_table_takes_the_newest_commit_with_experiments():
     assert totals[totals["run"] == "filter-none"]["solved"].tolist() == [2, 1]
     with pytest.raises(IterdeployError, match="no experiment"):
         experiments_table([{"rev": "workspace", "data": {"metrics": {}}, "experiments": []}])
+
+
+def test_right_after_dvc_exp_run_the_workspace_is_that_experiment_and_the_commit_is_the_baseline():
+    variant = {"params.yaml": {"data": {"curation": {"filter": "none"}}}}
+    baseline = {"params.yaml": {"data": {"curation": {"filter": "valid"}}}}
+    shown = [
+        _metrics_node("workspace", None, [2, 1], params=variant),
+        _metrics_node("head", "main", [2, 5], params=baseline, experiments=[
+            {"name": "filter-none", "revs": [_metrics_node("sha-none", "filter-none", [2, 1], params=variant)]}]),
+    ]
+    totals = experiments_table(shown, {"workspace": "paper"})
+    totals = totals[totals["domain"] == "total"]
+    assert list(dict.fromkeys(totals["run"])) == ["paper", "filter-none"]
+    assert totals[totals["run"] == "paper"]["solved"].tolist() == [2, 5]  # the commit's numbers, not the variant's
 
 
 def test_a_forged_file_is_refused_and_an_unrecorded_one_said_so(run_root: Path, tmp_path: Path):

@@ -181,3 +181,20 @@ def test_stages_outside_the_pipeline_are_config_errors(tmp_path):
         find_stage(ctx.params, "report", 1)
     with pytest.raises(IterdeployError, match="missing samples"):
         run_stage(ctx, "validated_plans", 1)
+
+
+def test_artifacts_get_the_mode_a_plain_open_gives(tmp_path):
+    """Temporary files are 0600 (mkstemp); a published artifact is readable like any file written by open()."""
+    import os
+
+    from iterdeploy.artifacts import atomic_path, write_bytes
+
+    mask = os.umask(0o022)
+    try:
+        f = write_bytes(tmp_path / "plot.png", b"png")
+        with atomic_path(tmp_path / "folder", directory=True) as tmp:
+            (tmp / "x").write_text("x")
+    finally:
+        os.umask(mask)
+    assert f.stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "folder").stat().st_mode & 0o777 == 0o755

@@ -56,8 +56,8 @@ class EmbeddedModelConfig:
     tie_embeddings: bool = option(True, "share input and output embeddings (saves a vocab x hidden matrix)")
     domains: tuple[str, ...] = option(("blocksworld", "ferry", "spanner"), "domains the word-level vocabulary "
                                       "covers: packaged domain names or domain.pddl paths", check=_domain_list)
-    max_objects: int = option(32, "object tokens per type (type1..typeN), drawn at random per task: the largest "
-                                  "task the model can be prompted with has N objects of a type", ge=1, le=4096)
+    max_objects: int = option(32, "object tokens (object1..objectN, one pool for every type), drawn at random per "
+                                  "task: the largest task the model can be prompted with has N objects", ge=1, le=4096)
 
     def __post_init__(self) -> None:
         if self.hidden % self.heads:

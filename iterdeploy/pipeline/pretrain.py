@@ -11,6 +11,7 @@ goes into the model card, beside the data spec, loss curve, tokens, wall time an
 
 from __future__ import annotations
 
+import random
 import subprocess
 import time
 from dataclasses import dataclass
@@ -27,7 +28,10 @@ from iterdeploy.model.runtime import Runtime
 from iterdeploy.model.stream import DomainRange, TaskStream
 from iterdeploy.model.tokenizer import build_tokenizer, save_tokenizer
 from iterdeploy.model.transfer import transfer_curve, transfer_tasks
+from iterdeploy.planning.pddl import parse_domain, parse_problem
 from iterdeploy.prompts.compact import CompactFormat
+from iterdeploy.tasks.domains import domain_text
+from iterdeploy.tasks.generators import get_generator
 from iterdeploy.tasks.taskset import load_manifest
 
 EXCLUDED = "pretraining_excluded.txt"
@@ -47,7 +51,8 @@ class StreamConfig:
 
 @dataclass(frozen=True)
 class TransferConfig:
-    extra_sizes: int = option(6, "measure sizes up to each domain's pre-training maximum + this", ge=0, le=100)
+    extra_sizes: int = option(6, "measure sizes up to each domain's pre-training maximum + this (sizes whose tasks "
+                                 "have more objects than the model has names are left out)", ge=0, le=100)
     per_size: int = option(20, "fresh tasks per (domain, size)", ge=1, le=10_000)
     k: int = option(8, "samples per task for pass@k", ge=0, le=1000)
     temperature: float = option(1.0, "temperature of the pass@k samples", gt=0, le=100)
@@ -94,6 +99,27 @@ def _commit(root: Path) -> str | None:
     return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
 
 
+def check_name_pool(params: PretrainParams) -> None:
+    """The stream's largest tasks have names in the model's pool: refused before training, not an hour into it."""
+    limit = params.model.max_objects
+    for d in params.stream.domains:
+        gen = get_generator(d.domain)
+        domain = parse_domain(domain_text(d.domain))
+        problem = gen.generate(gen.from_size(d.max_size), random.Random(0), "size-check").problem
+        n = len(parse_problem(problem, domain).objects)
+        if n > limit:
+            raise ConfigError(f"stream.domains: {d.domain} size {d.max_size} has {n} objects; the model has names "
+                              f"for {limit} (model.max_objects)")
+
+
+def measurable(transfer_set, max_objects: int) -> tuple[list, list[str]]:
+    """The transfer tasks a model with `max_objects` names can be prompted with, and 'domain size' of the
+    sizes left out (their tasks have more objects than names)."""
+    kept = [t for t in transfer_set if len(t.task.problem.objects) <= max_objects]
+    dropped = sorted({(t.domain, t.size) for t in transfer_set if len(t.task.problem.objects) > max_objects})
+    return kept, [f"{d} {s}" for d, s in dropped]
+
+
 def pretrain(root: str | Path, params: PretrainParams, log: Callable[[str], None] = print) -> dict:
     """Train the embedded base, measure its transfer curve, write the model folder atomically; the card."""
     root = Path(root)
@@ -101,6 +127,10 @@ def pretrain(root: str | Path, params: PretrainParams, log: Callable[[str], None
     start = time.perf_counter()
     tokenizer = build_tokenizer(list(params.model.domains), params.model.max_objects)
     fmt = CompactFormat.for_tokenizer(tokenizer)
+    t = params.transfer
+    sizes = {d.domain: list(range(d.min_size, d.max_size + t.extra_sizes + 1)) for d in params.stream.domains}
+    check_name_pool(params)
+    transfer_set, unmeasured = measurable(transfer_tasks(sizes, t.per_size, t.seed), params.model.max_objects)
     exclude = excluded_hashes(root, params.stream)
     stream = TaskStream(list(params.stream.domains), fmt, params.stream.seed, frozenset(exclude))
     model = new_embedded_model(params.model, tokenizer, params.optimizer.seed)
@@ -108,10 +138,9 @@ def pretrain(root: str | Path, params: PretrainParams, log: Callable[[str], None
     log(f"pretrain: {n_params:,} parameters, vocabulary {len(tokenizer)}, {params.optimizer.steps} steps of "
         f"{params.optimizer.batch_size} fresh tasks ({len(exclude)} deploy/test tasks excluded)")
     stats = pretrain_loop(model, tokenizer, iter(stream), params.optimizer, log)
-    t = params.transfer
-    sizes = {d.domain: list(range(d.min_size, d.max_size + t.extra_sizes + 1)) for d in params.stream.domains}
-    log(f"pretrain: transfer curve on {sum(map(len, sizes.values())) * t.per_size} fresh tasks")
-    table = transfer_curve(model, tokenizer, fmt, transfer_tasks(sizes, t.per_size, t.seed), k=t.k,
+    log(f"pretrain: transfer curve on {len(transfer_set)} fresh tasks"
+        + (f" (not measured, more objects than names: {', '.join(unmeasured)})" if unmeasured else ""))
+    table = transfer_curve(model, tokenizer, fmt, transfer_set, k=t.k,
                            temperature=t.temperature, max_new_tokens=t.max_new_tokens, batch_size=t.batch_size)
     transfer = [{k: (None if v != v else v) for k, v in row.items()} for row in table.to_dict("records")]
     card = {

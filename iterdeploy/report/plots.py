@@ -54,9 +54,12 @@ def success_heatmap(sizes: pd.DataFrame) -> bytes:
     with solved/tasks. `sizes` is `report.success_by_size(...)`."""
     domains = sorted(sizes["domain"].unique())
     gens = sorted(sizes["generation"].unique())
-    width = max(3.0, 0.9 * len(gens) + 1.6)
+    rows = int(sizes.groupby("domain")["size"].nunique().max())
+    # a cell holds 'solved/tasks' at 9 pt: about 0.75 x 0.4 inches
+    width = max(3.0, 0.75 * len(gens) + 1.6)
+    height = max(3.0, 0.4 * rows + 1.4)
     # constrained layout: room for the shared colour bar and the axis labels (tight_layout cannot do both)
-    fig, axes = plt.subplots(1, len(domains), figsize=(width * len(domains), 3.6), dpi=100, squeeze=False,
+    fig, axes = plt.subplots(1, len(domains), figsize=(width * len(domains), height), dpi=100, squeeze=False,
                              layout="constrained")
     image = None
     for ax, domain in zip(axes[0], domains):
@@ -69,8 +72,8 @@ def success_heatmap(sizes: pd.DataFrame) -> bytes:
             for j in range(grid.shape[1]):
                 v = grid.iat[i, j]
                 if pd.notna(v):
-                    ax.text(j, i, f"{v:.2f}\n{int(solved.iat[i, j])}/{int(tasks.iat[i, j])}", ha="center",
-                            va="center", fontsize=7, color="black" if v > 0.6 else "white")
+                    ax.text(j, i, f"{int(solved.iat[i, j])}/{int(tasks.iat[i, j])}", ha="center",
+                            va="center", fontsize=9, color="black" if v > 0.6 else "white")
         ax.set_xticks(range(len(gens)), [str(g) for g in gens])
         ax.set_yticks(range(len(grid.index)), [str(s) for s in grid.index])
         ax.set_xlabel("generation")
@@ -108,7 +111,7 @@ def plan_lengths(results: pd.DataFrame) -> bytes:
     valid = results[results["solved"]]
     colors = _colors(results["domain"].unique())
     rng = np.random.default_rng(0)  # fixed jitter: byte-stable figure
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(gens) + 2), 4), dpi=100)
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(gens) + 3), 4), dpi=100, layout="constrained")
     data = [valid.loc[valid["generation"] == g, "length"].astype(float).to_numpy() for g in gens]
     present = [i for i, d in enumerate(data) if len(d)]
     if present:
@@ -127,12 +130,15 @@ def plan_lengths(results: pd.DataFrame) -> bytes:
         top = valid.sort_values(["length", "generation", "task_id"], ascending=[False, True, True]).iloc[0]
         ax.set_title(f"Valid greedy plan lengths (longest: {int(top['length'])} steps, "
                      f"{top['task_id']}, {gen_name(int(top['generation']))})", fontsize=9)
-        ax.legend(fontsize=8, loc="upper left")
+        # beside the axes, never over a box
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     else:
         ax.set_title("Valid greedy plan lengths (none valid)", fontsize=9)
     _gen_axis(ax, gens)
     ax.set_ylabel("plan length (steps)")
-    ax.set_ylim(bottom=0)
+    longest = max((float(d.max()) for d in data if len(d)), default=1.0)
+    ax.set_ylim(0, longest * 1.12 + 1)  # room for the star and its label
+    ax.set_xlim(min(gens) - 0.6, max(gens) + 0.8)
     ax.grid(alpha=0.3)
     return _png(fig)
 

@@ -405,14 +405,15 @@ _METRICS_FILE = re.compile(r"(?:^|/)gen_(\d+)/metrics\.json$")
 
 
 def _experiment_entries(node, found: list) -> None:
-    """Every (name, rev, metrics) under a node of `dvc exp show --json`, depth first."""
+    """Every (name, rev, metrics, params) under a node of `dvc exp show --json`, depth first."""
     if isinstance(node, list):
         for item in node:
             _experiment_entries(item, found)
     elif isinstance(node, dict):
         data = node.get("data")
         if isinstance(data, dict) and "rev" in node and isinstance(data.get("metrics"), dict):
-            found.append((node.get("name") or str(node["rev"]), str(node["rev"]), data["metrics"]))
+            found.append((node.get("name") or str(node["rev"]), str(node["rev"]), data["metrics"],
+                          data.get("params") or {}))
         for key in ("experiments", "revs"):
             _experiment_entries(node.get(key), found)
 
@@ -446,7 +447,9 @@ def experiments_table(shown, names: dict[str, str] | None = None, root: str | Pa
     """`compare_runs`' table from `dvc exp show --json [-n N]` (metrics.json of every generation, greedy):
     the workspace (named 'default' unless `names` says otherwise) and the experiments of the newest
     commit that has any. Commits themselves are left out: the workspace is the run to compare with,
-    and experiments queued before a later commit (a docs change, say) still belong next to it.
+    and experiments queued before a later commit (a docs change, say) still belong next to it. Right
+    after `dvc exp run` the workspace holds that experiment (same params): then the baseline is the
+    commit the experiments branch from, under the workspace's name.
     With `root` (the project), every generation; without, the last (the one DVC metric)."""
     names = {"workspace": "default", **(names or {})}
     top = [e for e in (shown if isinstance(shown, list) else [shown]) if isinstance(e, dict)]
@@ -457,7 +460,12 @@ def experiments_table(shown, names: dict[str, str] | None = None, root: str | Pa
     _experiment_entries([{k: v for k, v in e.items() if k != "experiments"} for e in workspace], entries)
     if source is not None:
         _experiment_entries(source["experiments"], entries)
-    for raw_name, rev, metrics in entries:
+        held = [e for e in entries[1:] if entries and entries[0][1] == "workspace" and e[3] == entries[0][3]]
+        if held:  # the workspace is an experiment's result: compare against the commit it branched from
+            base: list = []
+            _experiment_entries([{k: v for k, v in source.items() if k != "experiments"}], base)
+            entries = [(names["workspace"], *b[1:]) for b in base[:1]] + entries[1:]
+    for raw_name, rev, metrics, _params in entries:
         name = names.get(raw_name, raw_name)
         per_gen = _generation_metrics(None if root is None else Path(root), rev, metrics)
         if not per_gen or name in seen:
