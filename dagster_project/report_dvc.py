@@ -79,7 +79,7 @@ def _provenance_tags(instance, parents, code_version: str, version) -> dict[str,
 
 
 def _report_check(instance, root: Path, params, stage, asset) -> None:
-    """The stage's asset check (defs/checks.py), evaluated on the artifact DVC made, against the materialization
+    """The stage's asset checks (defs/checks.py), evaluated on the artifact DVC made, against the materialization
     just reported, as a Dagster run evaluates it after materializing."""
     import dagster as dg
     from dagster._core.definitions.asset_checks.asset_check_evaluation import (
@@ -88,16 +88,16 @@ def _report_check(instance, root: Path, params, stage, asset) -> None:
     from dagster_project.defs.checks import CHECKS
     from iterdeploy.errors import IterdeployError
 
-    name, outcome = CHECKS[stage.artifact.name]
-    try:
-        result = outcome(root, params, stage.gen)
-    except IterdeployError:
-        return  # an input of the check is missing: the check stays "not evaluated"
     record = instance.fetch_materializations(asset, limit=1).records[0]
     target = AssetCheckEvaluationTargetMaterializationData(
         storage_id=record.storage_id, run_id=record.run_id, timestamp=record.timestamp)
-    instance.report_runless_asset_event(dg.AssetCheckEvaluation(
-        asset_key=asset, check_name=name, target_materialization_data=target, **result))
+    for name, outcome in CHECKS[stage.artifact.name]:
+        try:
+            result = outcome(root, params, stage.gen)
+        except IterdeployError:
+            continue  # an input of the check is missing: the check stays "not evaluated"
+        instance.report_runless_asset_event(dg.AssetCheckEvaluation(
+            asset_key=asset, check_name=name, target_materialization_data=target, **result))
 
 
 def _recorded_key(latest, name: str = "dvc_lock") -> str | None:

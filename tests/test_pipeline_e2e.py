@@ -120,8 +120,11 @@ def test_dagster_materializes_the_chain(project, dagster_run):
     assert {"taskset", "gen_000/checkpoint", "gen_000/evaluation", "gen_002/evaluation"} <= set(mats)
     assert len(mats) == 13
     checks = {(e.asset_key.to_user_string(), e.check_name): e for e in dagster_run.get_asset_check_evaluations()}
+    monitor_checks = [("evaluation", f"monitor_{a}") for a in ("distinct_plans", "entropy", "lost_tasks", "self_copy")]
     assert set(checks) == {(f"gen_00{g}/{a}", c) for g in (1, 2) for a, c in
-                           (("curated_dataset", "follows_curation_rule"), ("evaluation", "not_worse_than_previous"))}
+                           [("curated_dataset", "follows_curation_rule"), ("evaluation", "not_worse_than_previous")]
+                           + monitor_checks}
+    assert all(checks[(f"gen_00{g}/evaluation", c)].severity.name == "WARN" for g in (1, 2) for _, c in monitor_checks)
     # filter 'none' keeps invalid plans, which its own rule allows
     check = checks[("gen_001/curated_dataset", "follows_curation_rule")]
     assert check.metadata["rows"].value > 0 and check.passed
@@ -273,6 +276,9 @@ def test_dvc_runs_are_reported_to_dagster(project, dagster_run, tmp_path):
                 history = instance.event_log_storage.get_asset_check_execution_history(
                     dg.AssetCheckKey(dg.AssetKey([f"gen_00{g}", artifact]), check), limit=5)
                 assert len(history) == 1 and history[0].event.asset_check_evaluation.passed, (g, check)
+            history = instance.event_log_storage.get_asset_check_execution_history(
+                dg.AssetCheckKey(dg.AssetKey([f"gen_00{g}", "evaluation"]), "monitor_entropy"), limit=5)
+            assert len(history) == 1, g  # the collapse warnings too (passed or not: a random tiny model)
         assert set(_stale(instance, assets).values()) == {"FRESH"}
 
     # Staleness on a copy of the instance: a new task set (another data version) ...

@@ -24,8 +24,10 @@ from iterdeploy.errors import IterdeployError
 from iterdeploy.evaluation import history_row
 from iterdeploy.pipeline.layout import Layout
 from iterdeploy.pipeline.params import load_params
-from iterdeploy.report.run_report import (FIGURES, compare_runs, experiments_table, open_run, task_results,
-                                          write_comparison, write_report)
+from iterdeploy.monitors import monitors as monitor_values
+from iterdeploy.report.rl_view import write_rl_view
+from iterdeploy.report.run_report import (FIGURES, RL_FIGURES, compare_runs, experiments_table, monitors_table,
+                                          open_run, task_results, write_comparison, write_report)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -198,8 +200,15 @@ def test_compare_runs_side_by_side(run_root: Path, tmp_path: Path):
     assert last.loc[("filter=none", "ferry"), "solved"] == 2
     assert last.loc[("default", "total"), "success"] == pytest.approx(7 / 8)
 
+    _with_monitors(run_root, HEALTHY)
+    _with_monitors(other, COLLAPSED)
     write_comparison({"default": run_root, "filter=none": other}, tmp_path / "out")
     md = (tmp_path / "out" / "ablations.md").read_text()
+    # the collapse monitors per run: the ablation trips every warning in generation 2, the default none
+    assert "| default | gen_002 | 2.50 | 1.00 | 0.700 | 0.20 | 0 | – |" in md
+    assert "| filter=none | gen_002 | 1.00 | 1.00 | 0.100 | 1.00 | 3 | distinct_plans, entropy, lost_tasks, " \
+           "self_copy |" in md
+    assert "| filter=none | gen_001 | 2.50 | 1.00 | 0.800 | 0.00 | 0 | – |" in md
     assert "| default | total | 8 | 3 | 5 | 7 |" in md
     assert "| filter=none | total | 8 | 3 | 5 | 5 |" in md
     assert "| default | gen_002 | 10 | 9 | 10 | 7/8 |" in md
@@ -288,7 +297,7 @@ def test_a_forged_file_is_refused_and_an_unrecorded_one_said_so(run_root: Path, 
     lay = L.of(lp(run_root / "params.yaml"))
     data = write_report(run_root, tmp_path / "plain")
     assert data["unverified"] and "no record in dvc.lock" in (tmp_path / "plain" / "summary.md").read_text()
-    outs = [{"path": p, "md5": dvc.md5(run_root / p)} for g in (0, 1, 2) for p in (lay.evaluation(g),)]
+    outs = [{"path": p, "md5": dvc.md5(run_root / p)} for g in (0, 1, 2) for p in (lay.evaluation(g), lay.metrics(g))]
     outs += [{"path": p, "md5": dvc.md5(run_root / p)} for g in (1, 2) for p in (lay.curated(g), lay.validated(g))]
     (run_root / "dvc.lock").write_text(yaml.safe_dump({"schema": "2.0", "stages": {"all": {"outs": outs}}}))
     data = write_report(run_root, tmp_path / "checked")
@@ -297,3 +306,132 @@ def test_a_forged_file_is_refused_and_an_unrecorded_one_said_so(run_root: Path, 
     forged.to_parquet(run_root / lay.evaluation(1))
     with pytest.raises(IterdeployError, match="differs from what dvc.lock records"):
         write_report(run_root, tmp_path / "forged")
+
+
+# --------------------------------------------------------------------------- collapse monitors and the RL view
+
+
+def _deployment(gen: int, plans: dict[str, list[str | None]], entropy: float) -> pd.DataFrame:
+    """Validated deployment samples: per task, one plan text per sample (None: invalid)."""
+    return pd.DataFrame([{"task_id": t, "plan": p or "", "plan_length": len((p or "").splitlines()),
+                          "valid": p is not None, "entropy": entropy} for t, ps in plans.items() for p in ps])
+
+
+def _with_monitors(root: Path, history: dict[int, dict]) -> None:
+    """Put hand-made collapse monitors into the metrics.json of generations 1.. (as the evaluation stage does)."""
+    for g, m in history.items():
+        path = root / "runs" / f"gen_{g:03d}" / "metrics.json"
+        write_json(path, {**json.loads(path.read_text()), "monitors": m})
+
+
+REFERENCE = pd.Series({"bl-d1": 2, "fe-d2": 2, "fe-d3": 2})
+HEALTHY = {  # several distinct valid plans per task, entropy holding, nothing repeated, nothing lost
+    1: monitor_values(_deployment(1, {"bl-d1": ["a\nb\n", "b\na\n", "a\nc\n", None], "fe-d2": ["c\nd\n", "d\nc\n"]}, 0.8),
+                      None, REFERENCE, 0),
+    2: monitor_values(_deployment(2, {"bl-d1": ["a\nb\n", "b\na\n", "a\nc\n"], "fe-d2": ["c\nd\n", "e\nf\n"]},
+                                  0.7), pd.DataFrame({"task_id": ["bl-d1"], "plan": ["a\nb\n"]}), REFERENCE, 0),
+}
+COLLAPSED = {  # filter=none: trained on whatever came out, the model repeats one plan, sharply, and forgets
+    1: HEALTHY[1],
+    2: monitor_values(_deployment(2, {"bl-d1": ["a\nb\n"] * 3, "fe-d2": ["c\nd\n", None]}, 0.1),
+                      pd.DataFrame({"task_id": ["bl-d1", "fe-d2"], "plan": ["a\nb\n", "c\nd\n"]}), REFERENCE, 3),
+}
+
+
+def test_monitors_in_the_report_and_their_warnings(run_root: Path, tmp_path: Path):
+    _with_monitors(run_root, HEALTHY)
+    data = write_report(run_root, tmp_path / "healthy")
+    mon = data["monitors"]
+    assert mon["thresholds"] == {"distinct_min_ratio": 0.5, "entropy_min_ratio": 0.5, "lost_max_share": 0.25,
+                                 "self_copy_max": 0.9}
+    assert mon["generations"]["1"]["distinct_valid_plans_per_task"] == 2.5
+    assert mon["generations"]["2"]["self_copy_share"] == pytest.approx(0.2)  # 1 of 5 valid repeats (bl-d1, a b)
+    assert all(not g["alarms"] for g in mon["generations"].values())
+    md = (tmp_path / "healthy" / "summary.md").read_text()
+    assert "## Collapse monitors" in md and "](monitors.png)" in md
+    assert "| gen_002 | 2.50 | 1.00 | 0.700 | 0.20 | 0 (0%) | – |" in md
+
+    ablation = make_run(tmp_path / "filter-none", GREEDY)
+    _with_monitors(ablation, COLLAPSED)
+    data = write_report(ablation, tmp_path / "collapsed")
+    tripped = data["monitors"]["generations"]["2"]["alarms"]
+    assert set(tripped) == {"distinct_plans", "entropy", "lost_tasks", "self_copy"}
+    assert tripped["lost_tasks"] == "lost 3 of the 5 test tasks generation 1 solved (> 25%)"
+    assert data["monitors"]["generations"]["1"]["alarms"] == {}
+    assert "token entropy 0.100 nats < 0.5 x generation 1's 0.800" in (tmp_path / "collapsed" / "summary.md").read_text()
+    table = monitors_table([{"generation": 0, "solved": 3, "monitors": {}},
+                            {"generation": 1, "solved": 5, "monitors": COLLAPSED[1]},
+                            {"generation": 2, "solved": 7, "monitors": COLLAPSED[2]}])
+    assert table.loc[2, "alarms"] == "distinct_plans,entropy,lost_tasks,self_copy"
+    assert table.loc[2, "lost_share"] == pytest.approx(3 / 5)
+    with Image.open(tmp_path / "collapsed" / "monitors.png") as img:
+        assert img.format == "PNG"
+
+
+def test_a_run_without_monitors_reports_none(run_root: Path, tmp_path: Path):
+    data = write_report(run_root, tmp_path / "out")  # metrics.json written before the monitors existed
+    assert data["monitors"]["generations"]["2"]["token_entropy"] is None
+    assert data["monitors"]["generations"]["2"]["alarms"] == {}
+
+
+def _grpo_log(root: Path, solved: list[int], per_point: int) -> Path:
+    folder = root / "runs-grpo"
+    checkpoints = [{"generation": i, "solved": n, "tasks": 8, "step": 3 * i, "samples": per_point * i,
+                    "wall_s": 10.0 * i} for i, n in enumerate(solved)]
+    steps = [{"step": s, "samples_total": s * per_point // 3, "reward_mean": 0.1 * s, "loss": -0.01}
+             for s in range(1, 3 * (len(solved) - 1) + 1)]
+    write_json(folder / "log.json", {"params": {"grpo": {"group_size": 2, "prompts_per_step": 1}},
+                                     "checkpoints": checkpoints, "steps": steps})
+    return folder
+
+
+def test_rl_view_success_probabilities_weights_and_the_grpo_comparison(run_root: Path, tmp_path: Path):
+    grpo = _grpo_log(tmp_path, [3, 4, 4], per_point=4)
+    data = write_rl_view(run_root, tmp_path / "out", grpo_dir=grpo)
+    # DEPLOY: gen 1 bl-d1 1/2 valid, fe-d2 0/1; gen 2 bl-d1 1/1, fe-d2 1/1, fe-d3 1/2
+    exp = {(r["generation"], r["domain"]): r for r in data["expected_reward"]}
+    assert exp[(1, "total")]["reward"] == pytest.approx((0.5 + 0) / 2)
+    assert exp[(2, "total")]["reward"] == pytest.approx((1 + 1 + 0.5) / 3) and exp[(2, "total")]["policy"] == 1
+    # D_2 keeps gen 1's 5-step bl-d1 (shorter than gen 2's), adds fe-d2 and fe-d3 from gen 2
+    w = {(r["generation"], r["origin_generation"]): r for r in data["weights"]}
+    assert w[(2, 1)]["plans"] == 1 and w[(2, 1)]["share"] == pytest.approx(1 / 3) and w[(2, 1)]["staleness"] == 1
+    assert w[(2, 1)]["mean_weight"] == pytest.approx(2.0)  # bl-d1 had p = 1/2 under policy 0
+    assert w[(2, 2)]["mean_weight"] == pytest.approx((1 + 2) / 2)  # fe-d2 p = 1, fe-d3 p = 1/2
+    # the loop's budget: every deployment sample (3 in gen 1, 4 in gen 2) against GRPO's, side by side
+    rows = {r["point"]: r for r in data["comparison"]}
+    assert [rows[p]["loop_samples"] for p in (0, 1, 2)] == [0, 3, 7]
+    assert [rows[p]["loop_solved"] for p in (0, 1, 2)] == [3, 5, 7]
+    assert [rows[p]["grpo_solved"] for p in (0, 1, 2)] == [3, 4, 4]
+    assert rows[2]["loop_wall_s"] is None  # no timings.json in a hand-made run: no seconds, not zero
+    md = (tmp_path / "out" / "rl_view.md").read_text()
+    assert "| 2 | 7 | 7/8 | – | 8 | 4/8 | 20 |" in md
+    assert "| gen_002 | gen 1 (policy 0) | 1 | 0.33 | 1 | 0.50 | 2.00 |" in md
+    for name in (*RL_FIGURES, "grpo_vs_loop.png"):
+        assert f"]({name})" in md
+        with Image.open(tmp_path / "out" / name) as img:
+            assert img.format == "PNG" and img.size[0] > 300
+    assert json.loads((tmp_path / "out" / "rl_view.json").read_text()) == data
+
+
+def test_report_writes_the_rl_view_and_finds_the_grpo_run(run_root: Path, tmp_path: Path, capsys):
+    out = tmp_path / "out"
+    assert main(["report", "--root", str(run_root), "--out", str(out)]) == 0
+    md = (out / "rl_view.md").read_text()
+    assert "](rl_view.md)" in (out / "summary.md").read_text()
+    assert "GRPO" not in md.split("## The weights")[1] and not (out / "grpo_vs_loop.png").exists()
+    # one row per deployment task, sorted by domain and size: policy 0 (gen 1's samples) bl-d1 1 of 2 valid,
+    # fe-d2 0 of 1, fe-d3 not deployed yet
+    rows = [line for line in md.splitlines() if line.startswith(("| blocksworld | 3 | ", "| ferry | 3 | "))
+            and line.split(" | ")[2].startswith(("bl-", "fe-"))]
+    assert rows == ["| blocksworld | 3 | bl-d1 | 1/2 | 1/1 |", "| ferry | 3 | fe-d2 | 0/1 | 1/1 |",
+                    "| ferry | 3 | fe-d3 | – | 1/2 |"]
+    # the GRPO run grpo/params.yaml names is found by itself
+    grpo = _grpo_log(run_root, [3, 3, 6], per_point=4)
+    (run_root / "grpo").mkdir()
+    (run_root / "grpo" / "params.yaml").write_text((REPO / "grpo" / "params.yaml").read_text())
+    assert main(["report", "--root", str(run_root), "--out", str(out)]) == 0
+    assert "budget point 2: loop 7 solved after 7 plans, GRPO 6 after 8" in capsys.readouterr().out
+    assert (out / "grpo_vs_loop.png").is_file() and "](grpo_vs_loop.png)" in (out / "rl_view.md").read_text()
+    (grpo / "log.json").write_text("[]")
+    assert main(["report", "--root", str(run_root), "--out", str(out), "--grpo", str(grpo)]) == 2
+    assert "not a GRPO run log" in capsys.readouterr().err

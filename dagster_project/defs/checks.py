@@ -1,6 +1,9 @@
 """Asset checks: the curated dataset follows its curation rule and is not empty (ERROR; the stage itself
 refuses to write a dataset that breaks the rule, the check reports it); a generation's evaluation is
-not worse than the previous one's (WARN).
+not worse than the previous one's (WARN); and the collapse monitors of its metrics.json stay within the
+thresholds of params.yaml `monitors` (WARN, one check per warning of iterdeploy.monitors.alarms:
+distinct plans per task falling, entropy collapsing against generation 1's, lost test tasks above a share
+of the previously solved, self-copy share near 1).
 
 Each check is a plain function of the project's files (`CHECKS`), so that a DVC run reported to the
 instance (dagster_project/report_dvc.py) records the same check results a Dagster run does."""
@@ -12,6 +15,7 @@ import dagster as dg
 from iterdeploy import curation
 from iterdeploy.artifacts import read_json, read_parquet
 from iterdeploy.evaluation import not_worse
+from iterdeploy.monitors import ALARMS, alarms
 from iterdeploy.pipeline.layout import Layout, stage_name
 from iterdeploy.pipeline.params import LoopParams
 
@@ -42,8 +46,37 @@ def evaluation_outcome(root: Path, params: LoopParams, gen: int) -> dict:
                 metadata={"solved": now.get("solved") or 0, "previous_solved": before.get("solved") or 0})
 
 
-CHECKS = {"curated_dataset": (CURATED_CHECK, curated_outcome), "evaluation": (EVALUATION_CHECK, evaluation_outcome)}
-"""Artifact name -> (check name, outcome function), for generations 1..N."""
+MONITOR_CHECKS = {a: f"monitor_{a}" for a in ALARMS}
+"""Warning (iterdeploy.monitors.ALARMS) -> the name of its asset check on every evaluation g >= 1."""
+MONITOR_DESCRIPTIONS = {
+    "distinct_plans": "Distinct valid plans per solved deployment task stay above monitors.distinct_min_ratio x "
+                      "generation 1's.",
+    "entropy": "Per-token entropy of the deployment samples stays above monitors.entropy_min_ratio x generation 1's.",
+    "lost_tasks": "At most monitors.lost_max_share of the test tasks the previous generation solved are lost.",
+    "self_copy": "Less than monitors.self_copy_max of the valid deployment samples repeat a curated plan.",
+}
+
+
+def monitor_outcome(alarm: str):
+    """The outcome function of one collapse warning: reads metrics.json of generations 0..g."""
+    def outcome(root: Path, params: LoopParams, gen: int) -> dict:
+        lay = Layout.of(params)
+        history = []
+        for g in range(gen + 1):
+            m = read_json(root / lay.metrics(g), "metrics")
+            history.append({"generation": g, "solved": m.get("solved"), "monitors": m.get("monitors") or {}})
+        why = alarms(history, params.monitors)[gen][alarm]
+        values = {k: v for k, v in history[gen]["monitors"].items() if isinstance(v, (int, float))}
+        return dict(passed=why is None, severity=dg.AssetCheckSeverity.WARN,
+                    description=why or "within the threshold", metadata=values)
+
+    return outcome
+
+
+CHECKS = {"curated_dataset": [(CURATED_CHECK, curated_outcome)],
+          "evaluation": [(EVALUATION_CHECK, evaluation_outcome)]
+          + [(MONITOR_CHECKS[a], monitor_outcome(a)) for a in ALARMS]}
+"""Artifact name -> its checks, (check name, outcome function) each, for generations 1..N."""
 
 
 def curated_check(gen: int) -> dg.AssetChecksDefinition:
@@ -65,8 +98,19 @@ def evaluation_check(gen: int) -> dg.AssetChecksDefinition:
     return _check
 
 
+def monitor_check(gen: int, alarm: str) -> dg.AssetChecksDefinition:
+    outcome = monitor_outcome(alarm)
+
+    @dg.asset_check(asset=asset_key(stage_name(gen, "evaluation")), name=MONITOR_CHECKS[alarm], blocking=False,
+                    description=MONITOR_DESCRIPTIONS[alarm])
+    def _check(iterdeploy: IterdeployResource) -> dg.AssetCheckResult:
+        return dg.AssetCheckResult(**outcome(iterdeploy.root, iterdeploy.params(), gen))
+
+    return _check
+
+
 def build_checks(params: LoopParams) -> list[dg.AssetChecksDefinition]:
     checks = []
     for g in params.gens:
-        checks += [curated_check(g), evaluation_check(g)]
+        checks += [curated_check(g), evaluation_check(g)] + [monitor_check(g, a) for a in ALARMS]
     return checks

@@ -1,4 +1,5 @@
-"""`iterdeploy report`: figures, summary.md and summary.json of a run; with --compare, runs side by side."""
+"""`iterdeploy report`: figures, summary.md and summary.json of a run, rl_view.md (the GRPO baseline beside it
+when there is one); with --compare, runs side by side."""
 
 from __future__ import annotations
 
@@ -18,7 +19,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "report", help="regenerate the report folder (figures, summary.md, summary.json) from a run's artifacts",
         description="Read every evaluated generation's evaluation.parquet and curated_dataset.parquet under the "
                     "project root and write success_heatmap.png, solved_counts.png, plan_lengths.png, "
-                    "curated_growth.png, summary.md and summary.json. With --compare, also ablations.md and "
+                    "curated_growth.png, monitors.png, summary.md and summary.json, and the RL view: rl_view.md "
+                    "(.json), rl_landscape.png, rl_weights.png (each deployment task's success probability per "
+                    "policy, the expected reward, the weights the accumulation implies), with a GRPO run also "
+                    "grpo_vs_loop.png and its table. With --compare, also ablations.md and "
                     "ablations.png: this run next to the named ones. Prints solved test tasks per generation.")
     add_project_arguments(p)
     p.add_argument("--out", metavar="DIR", help="report folder (default: <root>/reports)")
@@ -29,7 +33,22 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="also compare the DVC experiments of this project (those of the newest commit that has "
                         "any, from `dvc exp show --json`; e.g. the ablations of scripts/ablations.sh) with the "
                         "workspace run: ablations.md and .png")
+    p.add_argument("--grpo", metavar="DIR",
+                   help="the GRPO run (`iterdeploy grpo`) rl_view.md compares with the loop (default: the `out` "
+                        "folder of grpo/params.yaml when it holds a log.json)")
     p.set_defaults(func=run)
+
+
+def grpo_folder(root: Path, given: str | None) -> Path | None:
+    """The GRPO run rl_view.md compares with: --grpo, else grpo/params.yaml's `out` if a run is there."""
+    if given:
+        return Path(given) if Path(given).is_absolute() else root / given
+    from iterdeploy.pipeline.grpo import LOG, PARAMS_FILE, load_grpo_params
+
+    if not (root / PARAMS_FILE).is_file():
+        return None
+    folder = root / load_grpo_params(root / PARAMS_FILE).out
+    return folder if (folder / LOG).is_file() else None
 
 
 def parse_named_roots(items: list[str]) -> dict[str, Path]:
@@ -56,6 +75,12 @@ def run(args: argparse.Namespace) -> int:
         raise IterdeployError(f"--compare: run name {args.name!r} is this run's name (--name)")
     data = write_report(root, out, args.params)
     sys.stdout.write(format_solved(data))
+    from iterdeploy.report.rl_view import write_rl_view
+
+    rl_data = write_rl_view(root, out, args.params, grpo_folder(root, args.grpo))
+    for r in rl_data.get("comparison", []):
+        sys.stdout.write(f"budget point {r['point']}: loop {r['loop_solved']} solved after {r['loop_samples']} "
+                         f"plans, GRPO {r['grpo_solved']} after {r['grpo_samples']}\n")
     table = None
     if args.experiments:
         # the last 20 commits: ablations queued before a later (say, docs-only) commit still count

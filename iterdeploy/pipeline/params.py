@@ -19,6 +19,7 @@ from iterdeploy.errors import ConfigError
 from iterdeploy.model.runtime import Runtime
 from iterdeploy.model.sampling_config import SamplingConfig
 from iterdeploy.model.training import TrainConfig
+from iterdeploy.monitors import MonitorThresholds
 from iterdeploy.tasks.spec import TaskSetSpec
 
 PARAMS_FILE = "params.yaml"
@@ -97,6 +98,8 @@ class LoopParams:
     curation: CurationConfig = option(factory=CurationConfig, doc="which valid plans become training data")
     training: Training = option(factory=Training, doc="fine-tuning of every generation g >= 1")
     evaluation: Evaluation = option(factory=Evaluation, doc="held-out evaluation of every generation")
+    monitors: MonitorThresholds = option(factory=MonitorThresholds, doc="when the collapse monitors warn (report "
+                                                                      "flags, Dagster WARN checks); no stage reads it")
     generations: int = option(5, "generations after the base (dvc.yaml unrolls them: `iterdeploy dvcgen`)",
                               ge=0, le=1000)
 

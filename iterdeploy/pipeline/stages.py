@@ -135,23 +135,30 @@ def curated_dataset(ctx: Context, gen: int) -> dict:
     return s
 
 
-def evaluation(ctx: Context, gen: int) -> dict:
-    """Model `gen` on the held-out test tasks: evaluation.parquet, metrics.json, details.json, history, plot."""
-    e, lay = ctx.params.evaluation, ctx.layout
+def test_results(ctx: Context, mdir, seed_key: int, label: str) -> pd.DataFrame:
+    """A model folder on the held-out test tasks (params `evaluation`): one greedy plan and k samples per task
+    with their verdicts (evaluation.RESULT_COLUMNS); the k samples are seeded by (evaluation.seed, seed_key).
+    The loop's evaluation and the GRPO baseline's checkpoints are measured by this one function."""
+    e = ctx.params.evaluation
     rows = ctx.tasks.split(e.split)
     prompts = prompts_for(ctx.prompt_format, ctx.tasks, rows)
-    mdir = ctx.model_dir(gen)
-    ctx.log(f"gen_{gen:03d} evaluation: {len(prompts)} test tasks, greedy={e.greedy}, k={e.k}")
+    ctx.log(f"{label} evaluation: {len(prompts)} test tasks, greedy={e.greedy}, k={e.k}")
     frames = []
     if e.greedy:
         greedy = dataclasses.replace(e, k=1, temperature=0.0, seed=e.seed)
         frames.append(sample(mdir, prompts, greedy, ctx.params.runtime, ctx.progress).assign(mode="greedy"))
     if e.k:
-        sampled = dataclasses.replace(e, seed=derive_seed(e.seed, "evaluation", gen))
+        sampled = dataclasses.replace(e, seed=derive_seed(e.seed, "evaluation", seed_key))
         frames.append(sample(mdir, prompts, sampled, ctx.params.runtime, ctx.progress).assign(mode="sample"))
     raw = pd.concat(frames, ignore_index=True)
     raw = raw.join(rows.set_index("task_id")[["domain", "size", "reference_length"]], on="task_id")
-    results = evalmetrics.typed_results(pd.concat([raw, verdict_columns(ctx.prompt_format, ctx.tasks, raw)], axis=1))
+    return evalmetrics.typed_results(pd.concat([raw, verdict_columns(ctx.prompt_format, ctx.tasks, raw)], axis=1))
+
+
+def evaluation(ctx: Context, gen: int) -> dict:
+    """Model `gen` on the held-out test tasks: evaluation.parquet, metrics.json, details.json, history, plot."""
+    e, lay = ctx.params.evaluation, ctx.layout
+    results = test_results(ctx, ctx.model_dir(gen), gen, f"gen_{gen:03d}")
     previous, history = None, []
     if gen > 0:
         previous = read_parquet(ctx.path(lay.evaluation(gen - 1)), "evaluation results", evalmetrics.REQUIRED)

@@ -79,11 +79,37 @@ def no_valid_lines(data: dict) -> list[str]:
     return lines
 
 
+def _f(x, digits: int = 2) -> str:
+    return "–" if x is None else f"{x:.{digits}f}"
+
+
+def _monitors_table(data: dict) -> str:
+    mon = data.get("monitors") or {}
+    per_gen = mon.get("generations") or {}
+    if not per_gen:
+        return "No generation >= 1 evaluated yet: no monitors.\n"
+    rows = []
+    for g, m in per_gen.items():
+        lost = "–" if m["lost_tasks"] is None else str(m["lost_tasks"])
+        if m["lost_share"] is not None:
+            lost += f" ({m['lost_share']:.0%})"
+        rows.append([gen_name(int(g)), _f(m["distinct_valid_plans_per_task"]), _f(m["length_ratio_to_reference"]),
+                     _f(m["token_entropy"], 3), _f(m["self_copy_share"]), lost,
+                     "; ".join(m["alarms"].values()) or "–"])
+    t = mon["thresholds"]
+    return md_table(["generation", "distinct valid plans / task", "length / reference", "token entropy (nats)",
+                     "self-copy share", "lost test tasks", "warnings"], rows) + (
+        f"\nWarnings (params.yaml `monitors`, Dagster's WARN checks use the same): distinct valid plans per task "
+        f"below {t['distinct_min_ratio']:g} x generation 1's (or none valid), entropy below "
+        f"{t['entropy_min_ratio']:g} x generation 1's, more than {t['lost_max_share']:.0%} of the previous "
+        f"generation's solved test tasks lost, self-copy share at least {t['self_copy_max']:.0%}.\n")
+
+
 def summary_markdown(data: dict, figures: tuple[str, ...]) -> str:
-    """summary.md: the four tables with the figures (relative links, same folder)."""
+    """summary.md: the tables with the figures (relative links, same folder)."""
     gens = data["generations"]
     first, last = gens[0], gens[-1]
-    heatmap, solved, lengths, curated = figures
+    heatmap, solved, lengths, curated, monitors = figures
     pending = f" Configured but not evaluated yet: {', '.join(gen_name(g) for g in data['pending'])}." \
         if data["pending"] else ""
     unverified = data.get("unverified") or []
@@ -124,11 +150,38 @@ def summary_markdown(data: dict, figures: tuple[str, ...]) -> str:
         _curated_table(data),
         f"![curated dataset size per generation]({curated})",
         "",
+        "## Collapse monitors",
+        "",
+        "Generation g's deployment monitors describe the samples it is trained on (drawn by model g-1); lost "
+        "test tasks compare model g with model g-1 (greedy).",
+        "",
+        _monitors_table(data),
+        f"![collapse monitors per generation]({monitors})",
+        "",
+        "The implicit reward made explicit (each deployment task's success probability per policy, the expected "
+        "reward, the weights the accumulation implies, the GRPO baseline beside the loop): "
+        "[rl_view.md](rl_view.md), written by `iterdeploy report` next to this file.",
+        "",
     ])
 
 
-def ablations_markdown(table: pd.DataFrame, figure: str) -> str:
-    """ablations.md from `report.compare_runs(...)`: solved per generation, then longest plan at the end."""
+def _run_monitors_table(monitors: pd.DataFrame | None) -> str:
+    if monitors is None or monitors.empty:
+        return "No run has collapse monitors (their metrics.json predate them).\n"
+    rows = []
+    for r in monitors.itertuples(index=False):
+        value = (lambda x, d=2: "–" if x is None or pd.isna(x) else f"{x:.{d}f}")
+        lost = "–" if pd.isna(r.lost_tasks) else str(int(r.lost_tasks))
+        rows.append([r.run, gen_name(int(r.generation)), value(r.distinct_valid_plans_per_task),
+                     value(r.length_ratio_to_reference), value(r.token_entropy, 3), value(r.self_copy_share),
+                     lost, r.alarms.replace(",", ", ") or "–"])
+    return md_table(["run", "generation", "distinct valid plans / task", "length / reference",
+                     "token entropy (nats)", "self-copy share", "lost test tasks", "warnings"], rows, left=2)
+
+
+def ablations_markdown(table: pd.DataFrame, figure: str, monitors: pd.DataFrame | None = None) -> str:
+    """ablations.md from `report.compare_runs(...)`: solved per generation, then longest plan at the end, then
+    the collapse monitors and warnings of every run (`report.run_monitors(...)`)."""
     gens = sorted(table["generation"].unique())
     runs = list(dict.fromkeys(table["run"]))
     domains = list(dict.fromkeys(table["domain"]))
@@ -155,4 +208,115 @@ def ablations_markdown(table: pd.DataFrame, figure: str) -> str:
         "## Solved test tasks per generation", "", solved,
         "## At the last generation", "", longest,
         f"![solved test tasks per generation, per run]({figure})", "",
+        "## Collapse monitors per run",
+        "",
+        "Each run's warnings against its own generation 1 (thresholds: params.yaml `monitors`; summary.md "
+        "defines them). An ablation that trains on whatever it samples (`curation.filter=none`) shows here.",
+        "",
+        _run_monitors_table(monitors),
     ])
+
+
+def _secs(x) -> str:
+    return "–" if x is None else f"{x:.0f}"
+
+
+def comparison_markdown(data: dict) -> str:
+    """The GRPO-vs-loop table: one row per budget point (loop generation p, GRPO checkpoint p)."""
+    rows = []
+    for r in data.get("comparison") or []:
+        tasks = r["tasks"]
+        cell = (lambda v: "–" if v is None else f"{v}/{tasks}")
+        rows.append([str(r["point"]), _num(r["loop_samples"]), cell(r["loop_solved"]), _secs(r["loop_wall_s"]),
+                     _num(r["grpo_samples"]), cell(r["grpo_solved"]), _secs(r["grpo_wall_s"])])
+    return md_table(["budget point (generation / checkpoint)", "loop: plans sampled", "loop: test solved",
+                     "loop: seconds", "GRPO: plans sampled", "GRPO: test solved", "GRPO: seconds"], rows)
+
+
+def rl_markdown(data: dict, figures: dict) -> str:
+    """rl_view.md from `rl_view.rl_tables(...)` (every number is one of rl_view.json's)."""
+    k = ", ".join(str(x) for x in data["k"]) or "–"
+    expected = data["expected_reward"]
+    policies = sorted({r["policy"] for r in expected})
+    domains = list(dict.fromkeys(r["domain"] for r in expected))
+    cell = {(r["policy"], r["domain"]): r for r in expected}
+    rows = [[d] + [(f"{cell[(p, d)]['reward']:.3f} ± {cell[(p, d)]['stderr']:.3f} ({cell[(p, d)]['solved']}/"
+                    f"{cell[(p, d)]['tasks']})" if (p, d) in cell else "–") for p in policies] for d in domains]
+    reward_table = md_table(["domain"] + [f"policy {p} (gen {p + 1})" for p in policies], rows) if rows else \
+        "No generation >= 1 evaluated yet: no deployment samples.\n"
+    sizes = data["success_by_size"]
+    size_rows = {}
+    for r in sizes:
+        size_rows.setdefault((r["domain"], r["size"]), {})[r["policy"]] = r["p"]
+    size_table = md_table(["domain", "size"] + [f"policy {p}" for p in policies],
+                          [[d, str(s)] + [_f(v.get(p)) for p in policies] for (d, s), v in sorted(size_rows.items())],
+                          left=2) if size_rows else ""
+    task_cells: dict[tuple, dict] = {}
+    for r in data.get("success_by_task") or []:
+        task_cells.setdefault((r["domain"], r["size"], r["task_id"]), {})[r["policy"]] = f"{r['valid']}/{r['n']}"
+    task_table = md_table(["domain", "size", "task"] + [f"policy {p}" for p in policies],
+                          [[d, str(s), t] + [v.get(p, "–") for p in policies]
+                           for (d, s, t), v in sorted(task_cells.items())], left=3) if task_cells else ""
+    w_rows = [[gen_name(r["generation"]), f"gen {r['origin_generation']} (policy {r['behaviour_policy']})",
+               str(r["plans"]), f"{r['share']:.2f}", str(r["staleness"]), _f(r["mean_p"]), _f(r["mean_weight"])]
+              for r in data["weights"]]
+    weights_table = md_table(["training set", "drawn in (behaviour policy)", "plans", "share of D_g",
+                              "staleness (generations)", "mean p of its tasks", "mean weight 1/p"], w_rows) \
+        if w_rows else "No curated plans with an origin.\n"
+    parts = [
+        "# The RL view: the implicit reward made explicit",
+        "",
+        "Iterative deployment optimises the validator's 0/1 verdict without ever writing it down "
+        "(docs/rl.md). Here it is written down: each deployment task's success probability under each "
+        f"policy, estimated from its K = {k} samples (valid / K; generation g's samples are drawn by "
+        "model g-1), and the policy's expected reward, the mean over the deployment tasks.",
+        "",
+        f"![success probability per deployment task and policy; expected reward]({figures['landscape']})",
+        "",
+        "## Expected reward per policy (mean success probability ± standard error, tasks with a valid sample)",
+        "",
+        reward_table,
+        "## Success probability per size (mean over the size's tasks)",
+        "",
+        size_table,
+        "## Success per deployment task (valid samples / K, per policy; sorted by domain and size)",
+        "",
+        "<details><summary>one row per deployment task</summary>",
+        "",
+        task_table,
+        "</details>",
+        "",
+        "## The weights the accumulation implies",
+        "",
+        "SFT on the accumulated curated set D_g is a REINFORCE step with the 0/1 reward whose samples come "
+        "from a mixture of behaviour policies (one per origin generation, mixed by its share of D_g) and "
+        "whose importance weights pi/pi_behaviour are set to 1; each kept plan stands for all K·p valid "
+        "samples of its task, so relative to on-policy REINFORCE (weight p per task) it carries 1/p: rare "
+        "successes count most. Staleness is how many generations older than policy g-1 its behaviour "
+        "policy is (0: on-policy).",
+        "",
+        weights_table,
+        f"![share of each behaviour policy in the curated set, and the implied weight]({figures['weights']})",
+        "",
+    ]
+    if "comparison" in data:
+        g = data["grpo"]
+        gp = (g.get("params") or {}).get("grpo", {})
+        parts += [
+            "## An explicit RL baseline on the same budget: GRPO with the validator as reward",
+            "",
+            f"From the same base, on the same deployment tasks with the same sampler settings: {g['steps']} GRPO "
+            f"steps ({'TRL GRPOTrainer' if gp.get('trainer') == 'trl' else 'torch'}) of "
+            f"{gp.get('prompts_per_step', '?')} prompts x {gp.get('group_size', '?')} completions, reward = the "
+            "validator's verdict (iterdeploy.rl.validator_reward), a checkpoint after every loop generation's "
+            "worth of sampled plans, each evaluated by the loop's evaluation code on the same test split "
+            "(greedy). Seconds: the loop's sample, validate, curate and fine-tune stages; GRPO's sampling, "
+            "rewards and updates; evaluation is left out on both sides.",
+            "",
+            comparison_markdown(data),
+            f"![test tasks solved against plans sampled and against seconds]({figures['comparison']})",
+            "",
+        ]
+    if data.get("unverified"):
+        parts += [f"{len(data['unverified'])} of the files read have no record in dvc.lock (a run outside DVC).", ""]
+    return "\n".join(parts)

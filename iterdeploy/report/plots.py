@@ -197,3 +197,154 @@ def ablations(table: pd.DataFrame) -> bytes:
         ax.set_title(domain)
     axes[0][0].legend(fontsize=8)
     return _png(fig)
+
+
+def monitors(table: pd.DataFrame, thresholds) -> bytes:
+    """The collapse monitors per generation, a panel each, with the warning thresholds: distinct valid plans
+    per task and token entropy (with the line at the ratio of generation 1's), self-copy share, lost share of
+    the previously solved test tasks, length relative to the reference. Generations whose warnings trip
+    are marked with a red cross in the panel of that warning. `table` is `report.monitors_table(...)`."""
+    panels = [("distinct_valid_plans_per_task", "distinct valid plans / task", "distinct_plans",
+               "distinct_min_ratio", True),
+              ("token_entropy", "token entropy (nats)", "entropy", "entropy_min_ratio", True),
+              ("self_copy_share", "self-copy share", "self_copy", "self_copy_max", False),
+              ("lost_share", "lost / previously solved", "lost_tasks", "lost_max_share", False),
+              ("length_ratio_to_reference", "valid length / reference", None, None, False)]
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.2), dpi=100, squeeze=False)
+    gens = [int(g) for g in table.index]
+    for ax, (col, label, alarm, key, relative) in zip(axes[0], panels):
+        if not gens:
+            ax.text(0.5, 0.5, "no generation >= 1", ha="center", va="center", transform=ax.transAxes)
+            ax.set_axis_off()
+            continue
+        values = table[col].astype("float64").to_numpy()
+        ax.plot(gens, values, "o-", color="tab:blue")
+        if key is not None:
+            limit = getattr(thresholds, key)
+            first = values[0] if relative and len(values) and not np.isnan(values[0]) else None
+            line = limit * first if relative and first is not None else (None if relative else limit)
+            if line is not None:
+                ax.axhline(line, color="tab:red", linestyle="--", linewidth=1, label="warning threshold")
+            hit = [g for g, a in zip(gens, table["alarms"]) if alarm in a.split(",")]
+            if hit:
+                y = [0.0 if np.isnan(v) else v for g, v in zip(gens, values) if g in hit]
+                ax.plot(hit, y, "x", color="tab:red", markersize=11, markeredgewidth=2.5, label="warning")
+            if line is not None or hit:
+                ax.legend(fontsize=7)
+        _gen_axis(ax, gens)
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+        ax.set_title(label, fontsize=9)
+    return _png(fig)
+
+
+def rl_landscape(probs: pd.DataFrame, expected: pd.DataFrame) -> bytes:
+    """The reward landscape the loop climbs: left, each deployment task's estimated success probability
+    (valid / K samples) under each policy, tasks sorted by domain and size (rows) and policies (columns:
+    model g-1, from generation g's samples); right, the expected reward of each policy (mean over tasks) in
+    all and per domain. `probs` is `rl.success_probabilities(...)`, `expected` `rl.expected_reward(...)`."""
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 6), dpi=100, gridspec_kw={"width_ratios": [1.4, 1]},
+                                  layout="constrained")
+    if probs.empty:
+        for a in (ax, ax2):
+            a.text(0.5, 0.5, "no deployment samples (only generation 0)", ha="center", va="center",
+                   transform=a.transAxes)
+            a.set_axis_off()
+        return _png(fig)
+    policies = sorted(int(p) for p in probs["policy"].unique())
+    order = probs[["task_id", "domain", "size"]].drop_duplicates("task_id").sort_values(
+        ["domain", "size", "task_id"], kind="mergesort")
+    grid = probs.pivot(index="task_id", columns="policy", values="p").reindex(index=order["task_id"],
+                                                                              columns=policies)
+    image = ax.imshow(grid.to_numpy(dtype=float), vmin=0, vmax=1, cmap="viridis", aspect="auto",
+                      interpolation="nearest")
+    ax.set_xticks(range(len(policies)), [str(p) for p in policies])
+    ax.set_xlabel("policy (model g-1, sampled in generation g)")
+    # one label per (domain, size) block, a line between domains
+    labels, ticks, previous = [], [], None
+    for i, (domain, size) in enumerate(zip(order["domain"], order["size"])):
+        if (domain, size) != previous:
+            ticks.append(i)
+            labels.append(f"{domain} {size}")
+            if previous is not None and previous[0] != domain:
+                ax.axhline(i - 0.5, color="white", linewidth=1.5)
+            previous = (domain, size)
+    ax.set_yticks(ticks, labels, fontsize=7)
+    ax.set_ylabel("deployment task (domain, size)")
+    ax.set_title("success probability per task (valid / K)", fontsize=10)
+    fig.colorbar(image, ax=ax, label="estimated success probability", shrink=0.8)
+    colors = _colors([d for d in expected["domain"].unique() if d != TOTAL])
+    for domain, part in expected.groupby("domain", sort=True):
+        part = part.sort_values("policy")
+        total = domain == TOTAL
+        ax2.errorbar(part["policy"], part["reward"], yerr=part["stderr"], fmt="o-" if total else "s--",
+                     color="black" if total else colors[domain], linewidth=2.5 if total else 1.2,
+                     capsize=3, label=domain)
+    ax2.set_xticks(policies)
+    ax2.set_xlabel("policy (model)")
+    ax2.set_ylabel("expected reward (mean success probability)")
+    ax2.set_ylim(0, 1.02)
+    ax2.grid(alpha=0.3)
+    ax2.legend(fontsize=8)
+    ax2.set_title("expected 0/1 reward on the deployment tasks", fontsize=10)
+    return _png(fig)
+
+
+def rl_weights(weights: pd.DataFrame) -> bytes:
+    """What the accumulation implies: per training generation, the share of its curated set drawn by each
+    behaviour policy (stacked bars) and the mean weight 1/p of a kept plan relative to on-policy REINFORCE
+    (points, right axis). `weights` is `rl.implied_weights(...)`."""
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
+    if weights.empty:
+        ax.text(0.5, 0.5, "no curated plans with an origin", ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return _png(fig)
+    gens = sorted(int(g) for g in weights["generation"].unique())
+    origins = sorted(int(o) for o in weights["origin_generation"].unique())
+    cmap = plt.get_cmap("Blues")
+    bottom = np.zeros(len(gens))
+    for i, o in enumerate(origins):
+        part = weights[weights["origin_generation"] == o].set_index("generation")["share"]
+        v = part.reindex(gens, fill_value=0).to_numpy(dtype=float)
+        ax.bar(gens, v, bottom=bottom, width=0.6, color=cmap(0.35 + 0.6 * i / max(1, len(origins) - 1)),
+               edgecolor="white", label=f"drawn by policy {o - 1} (gen {o})")
+        bottom += v
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("share of the curated set")
+    _gen_axis(ax, gens)
+    ax2 = ax.twinx()
+    w = weights.dropna(subset=["mean_weight"])
+    ax2.scatter(w["generation"] + 0.18 * (w["origin_generation"] - w["generation"]) / max(1, len(origins)),
+                w["mean_weight"].astype(float), color="tab:red", marker="D", s=22, zorder=3,
+                label="mean weight 1/p per kept plan")
+    ax2.set_ylabel("weight vs on-policy REINFORCE (1/p)", color="tab:red")
+    ax2.set_ylim(bottom=0)
+    h1, l1 = ax.get_legend_handles_labels()
+    h2, l2 = ax2.get_legend_handles_labels()
+    ax.legend(h1 + h2, l1 + l2, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3)
+    ax.set_title("the accumulated curated set as importance-weighted REINFORCE", fontsize=10)
+    return _png(fig)
+
+
+def grpo_vs_loop(loop: pd.DataFrame, grpo: pd.DataFrame) -> bytes:
+    """Solved test tasks (greedy) against plans sampled (left) and against training seconds (right): the loop's
+    generations and GRPO's checkpoints. `loop` is `rl_view.loop_budget(...)`, `grpo` `rl_view.grpo_budget(...)`."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), dpi=100)
+    for ax, col, label in ((axes[0], "samples", "plans sampled"), (axes[1], "wall_s", "training seconds "
+                                                                    "(sampling, reward/validation, updates)")):
+        for name, df, style, color in (("iterative deployment", loop, "o-", "tab:blue"),
+                                       ("GRPO (validator reward)", grpo, "s--", "tab:orange")):
+            part = df.dropna(subset=[col])
+            if len(part):
+                ax.plot(part[col].astype(float), part["solved"].astype(float), style, color=color, label=name)
+                for x, y in zip(part[col].astype(float), part["solved"].astype(float)):
+                    ax.annotate(str(int(y)), (x, y), textcoords="offset points", xytext=(0, 6), ha="center",
+                                fontsize=7, color=color)
+        ax.set_xlabel(label)
+        ax.set_ylabel("solved test tasks (greedy)")
+        _count_axis(ax)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    axes[0].set_title("on the same budget of sampled plans", fontsize=10)
+    axes[1].set_title("against wall time", fontsize=10)
+    return _png(fig)

@@ -28,13 +28,15 @@ from pathlib import Path
 import pandas as pd
 
 from iterdeploy import evaluation as evalmetrics
-from iterdeploy.artifacts import read_parquet, write_bytes, write_json, write_text
+from iterdeploy import monitors as collapse
+from iterdeploy import rl
+from iterdeploy.artifacts import read_json, read_parquet, write_bytes, write_json, write_text
 from iterdeploy.errors import IterdeployError
 from iterdeploy.pipeline import dvc
 from iterdeploy.pipeline.layout import Layout, gen_name
 from iterdeploy.pipeline.params import PARAMS_FILE, Paths, load_params
 from iterdeploy.report import plots
-from iterdeploy.report.markdown import ablations_markdown, summary_markdown
+from iterdeploy.report.markdown import ablations_markdown, rl_markdown, summary_markdown
 
 EVALUATION_COLUMNS = ("task_id", "domain", "size", "reference_length", "mode", "valid", "plan_length")
 """Columns of evaluation.parquet the report reads (see evaluation.RESULT_COLUMNS)."""
@@ -44,7 +46,11 @@ CURATED_COLUMNS = ("task_id",)
 """Required columns of curated_dataset.parquet; `origin_generation` is used when present."""
 TOTAL = "total"
 DEFAULT_OUT = "reports"
-FIGURES = ("success_heatmap.png", "solved_counts.png", "plan_lengths.png", "curated_growth.png")
+FIGURES = ("success_heatmap.png", "solved_counts.png", "plan_lengths.png", "curated_growth.png", "monitors.png")
+RL_FIGURES = ("rl_landscape.png", "rl_weights.png")
+MONITORS = ("distinct_valid_plans_per_task", "length_ratio_to_reference", "token_entropy", "self_copy_share",
+            "lost_tasks")
+"""The collapse monitors of metrics.json (iterdeploy.monitors), in the report's column order."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +65,8 @@ class Run:
     """Output path -> md5 that dvc.lock records (every file the report reads is checked against it)."""
     unverified: list[str] = field(default_factory=list)
     """Files read that dvc.lock has no record of (a run outside DVC): reported as such, not refused."""
+    thresholds: collapse.MonitorThresholds = field(default_factory=collapse.MonitorThresholds)
+    """When the collapse monitors warn (params.yaml `monitors`; the defaults for a run without params)."""
 
 
 def open_run(root: str | Path, params_file: str = PARAMS_FILE) -> Run:
@@ -81,7 +89,8 @@ def open_run(root: str | Path, params_file: str = PARAMS_FILE) -> Run:
                               root / layout.metrics(0))
     lock = dvc.read_lock(root)
     recorded = {path: md5 for stage in lock for path, md5 in dvc.locked_outs(lock, stage).items() if md5}
-    return Run(root, layout, done, [g for g in candidates if g not in done], recorded)
+    return Run(root, layout, done, [g for g in candidates if g not in done], recorded,
+               thresholds=params.monitors if configured else collapse.MonitorThresholds())
 
 
 def _verified(run: Run, path: Path) -> None:
@@ -163,7 +172,56 @@ def deployment_rows(run: Run | str | Path) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+def monitor_history(run: Run | str | Path) -> list[dict]:
+    """Per evaluated generation (0 included): {generation, solved (greedy test tasks), monitors (metrics.json's
+    collapse monitors; {} for generation 0 and for a run that predates them)}."""
+    run = _as_run(run)
+    out = []
+    for g in run.generations:
+        path = run.root / run.layout.metrics(g)
+        m = read_json(path, f"metrics of generation {g}")
+        _verified(run, path)
+        if not isinstance(m, dict) or not isinstance(m.get("monitors", {}), dict):
+            raise IterdeployError("not a metrics file (a mapping with 'monitors')", path)
+        out.append({"generation": g, "solved": m.get("solved"), "monitors": m.get("monitors") or {}})
+    return out
+
+
+def deployment_samples(run: Run | str | Path) -> pd.DataFrame:
+    """One row per deployment sample of every evaluated generation >= 1, with what `rl.success_probabilities`
+    reads: generation, task_id, domain, size, valid."""
+    run = _as_run(run)
+    frames = [pd.DataFrame({c: pd.Series([], dtype=t) for c, t in
+                            (("generation", "int64"), ("task_id", str), ("domain", str), ("size", "int64"),
+                             ("valid", bool))})]
+    for g in (g for g in run.generations if g > 0):
+        df = _read(run, run.root / run.layout.validated(g), rl.SAMPLE_COLUMNS, f"validated plans of generation {g}")
+        frames.append(pd.DataFrame({"generation": g, "task_id": df["task_id"].astype(str),
+                                    "domain": df["domain"].astype(str), "size": df["size"].astype("int64"),
+                                    "valid": df["valid"].fillna(False).astype(bool)}))
+    return pd.concat(frames, ignore_index=True)
+
+
 # --------------------------------------------------------------------------- tables (pure)
+
+
+def monitors_table(history: list[dict], thresholds: collapse.MonitorThresholds = collapse.MonitorThresholds()
+                   ) -> pd.DataFrame:
+    """Per generation >= 1 (the index): the five monitors, lost_share (lost tasks / the previous generation's
+    solved test tasks; NA when it solved none) and `alarms` (the names of the warnings that trip, see
+    monitors.alarms, comma-separated; '' when none)."""
+    tripped = collapse.alarms(history, thresholds)
+    solved = {h["generation"]: h["solved"] for h in history}
+    rows = []
+    for h in sorted((h for h in history if h["generation"] >= 1), key=lambda h: h["generation"]):
+        g, m = h["generation"], h["monitors"]
+        before = solved.get(g - 1)
+        lost = m.get("lost_tasks")
+        rows.append({"generation": g, **{k: m.get(k) for k in MONITORS},
+                     "lost_share": (lost / before) if lost is not None and before else None,
+                     "alarms": ",".join(a for a in collapse.ALARMS if tripped[g][a])})
+    out = pd.DataFrame(rows, columns=["generation", *MONITORS, "lost_share", "alarms"]).set_index("generation")
+    return out.astype({k: "float64" for k in MONITORS if k != "lost_tasks"} | {"lost_share": "float64"})
 
 
 def deployment_table(samples: pd.DataFrame) -> pd.DataFrame:
@@ -245,7 +303,25 @@ def _by_gen(row: pd.Series) -> dict:
     return {str(int(g)): (None if pd.isna(v) else int(v)) for g, v in row.items()}
 
 
-def summary(run: Run, results: pd.DataFrame, curated: pd.DataFrame, deployed: pd.DataFrame | None = None) -> dict:
+def _nullable(x):
+    return None if x is None or pd.isna(x) else x
+
+
+def monitors_summary(history: list[dict], thresholds: collapse.MonitorThresholds) -> dict:
+    """summary.json's `monitors`: the thresholds, and per generation >= 1 the values and the warnings that trip."""
+    table, tripped = monitors_table(history, thresholds), collapse.alarms(history, thresholds)
+    per_gen = {}
+    for g, r in table.iterrows():
+        values = {k: _nullable(r[k]) for k in [*MONITORS, "lost_share"]}
+        if values["lost_tasks"] is not None:
+            values["lost_tasks"] = int(values["lost_tasks"])
+        per_gen[str(int(g))] = {**values, "alarms": {a: why for a, why in tripped[int(g)].items() if why}}
+    return {"thresholds": {k: getattr(thresholds, k) for k in thresholds.__dataclass_fields__},
+            "generations": per_gen}
+
+
+def summary(run: Run, results: pd.DataFrame, curated: pd.DataFrame, deployed: pd.DataFrame | None = None,
+            history: list[dict] | None = None) -> dict:
     """Every number of the report (summary.json; summary.md is rendered from it)."""
     first, last = run.generations[0], run.generations[-1]
     solved, longest, counts = solved_table(results), longest_table(results), task_counts(results)
@@ -271,6 +347,7 @@ def summary(run: Run, results: pd.DataFrame, curated: pd.DataFrame, deployed: pd
                     for g, r in growth.iterrows()},
         "deployment": {str(int(g)): {k: (None if pd.isna(v) else int(v)) for k, v in r.items()}
                        for g, r in deployment_table(deployed).iterrows()} if deployed is not None else {},
+        "monitors": monitors_summary(history, run.thresholds) if history is not None else {},
     }
 
 
@@ -280,14 +357,15 @@ def write_report(root: str | Path, out_dir: str | Path | None = None, params_fil
     presence means the figures they link are there. Returns the summary dict."""
     run = open_run(root, params_file)
     out = Path(out_dir) if out_dir is not None else run.root / DEFAULT_OUT
-    results, curated = task_results(run), curated_rows(run)
-    data = summary(run, results, curated, deployment_rows(run))
+    results, curated, history = task_results(run), curated_rows(run), monitor_history(run)
+    data = summary(run, results, curated, deployment_rows(run), history)
     pngs = {
         "success_heatmap.png": plots.success_heatmap(success_by_size(results)),
         "solved_counts.png": plots.solved_counts(solved_table(results)),
         "plan_lengths.png": plots.plan_lengths(results),
         "curated_growth.png": plots.curated_growth(curated_growth(curated, run.generations),
                                                    curated_by_origin(curated, run.generations)),
+        "monitors.png": plots.monitors(monitors_table(history, run.thresholds), run.thresholds),
     }
     for name, png in pngs.items():
         write_bytes(out / name, png)
@@ -304,9 +382,12 @@ def compare_runs(named_roots: dict[str, str | Path]) -> pd.DataFrame:
     tasks, solved, success, longest_valid (NA: no valid greedy plan), last (the run's last generation)."""
     frames = []
     for name, root in named_roots.items():
-        results = task_results(open_run(root))
+        run = open_run(root)
+        results = task_results(run)
         solved, longest, counts = solved_table(results), longest_table(results), task_counts(results)
         long = solved.stack().rename("solved").reset_index()
+        per_gen = {h["generation"]: h["monitors"] for h in monitor_history(run)}
+        long["monitors"] = [per_gen.get(int(g)) or {} for g in long["generation"]]
         long["longest_valid"] = [longest.loc[d, g] for d, g in zip(long["domain"], long["generation"])]
         long["tasks"] = long["domain"].map(counts).astype("int64")
         long.insert(0, "run", name)
@@ -317,7 +398,7 @@ def compare_runs(named_roots: dict[str, str | Path]) -> pd.DataFrame:
     out = pd.concat(frames, ignore_index=True)
     out["success"] = out["solved"] / out["tasks"]
     out["longest_valid"] = out["longest_valid"].astype("Int64")
-    return out[["run", "generation", "domain", "tasks", "solved", "success", "longest_valid", "last"]]
+    return out[["run", "generation", "domain", "tasks", "solved", "success", "longest_valid", "last", "monitors"]]
 
 
 _METRICS_FILE = re.compile(r"(?:^|/)gen_(\d+)/metrics\.json$")
@@ -393,14 +474,34 @@ def experiments_table(shown, names: dict[str, str] | None = None, root: str | Pa
         last = max(per_gen)
         for gen, m in sorted(per_gen.items()):
             for domain, by in sorted(m.get("by_domain", {}).items()):
-                rows.append([name, gen, domain, by.get("tasks"), by.get("solved"), by.get("longest_plan"), gen == last])
-            rows.append([name, gen, "total", m.get("tasks"), m.get("solved"), m.get("longest_plan"), gen == last])
+                rows.append([name, gen, domain, by.get("tasks"), by.get("solved"), by.get("longest_plan"), gen == last,
+                             {}])
+            monitors = m.get("monitors") if isinstance(m.get("monitors"), dict) else {}
+            rows.append([name, gen, "total", m.get("tasks"), m.get("solved"), m.get("longest_plan"), gen == last,
+                         monitors])
     if not rows:
         raise IterdeployError("`dvc exp show --json` has no experiment with generation metrics")
-    out = pd.DataFrame(rows, columns=["run", "generation", "domain", "tasks", "solved", "longest_valid", "last"])
+    out = pd.DataFrame(rows, columns=["run", "generation", "domain", "tasks", "solved", "longest_valid", "last",
+                                      "monitors"])
     out["success"] = out["solved"] / out["tasks"]
     out["longest_valid"] = out["longest_valid"].astype("Int64")
-    return out[["run", "generation", "domain", "tasks", "solved", "success", "longest_valid", "last"]]
+    return out[["run", "generation", "domain", "tasks", "solved", "success", "longest_valid", "last", "monitors"]]
+
+
+def run_monitors(table: pd.DataFrame, thresholds: collapse.MonitorThresholds = collapse.MonitorThresholds()
+                 ) -> pd.DataFrame:
+    """The collapse monitors of every run of a comparison table (its total rows' `monitors`), one row per
+    (run, generation >= 1): the monitors, lost_share and alarms (`monitors_table`, each run's warnings
+    against its own generation 1)."""
+    frames = []
+    if "monitors" not in table.columns:
+        return pd.DataFrame()
+    for name in dict.fromkeys(table["run"]):
+        part = table[(table["run"] == name) & (table["domain"] == TOTAL)]
+        history = [{"generation": int(g), "solved": None if pd.isna(n) else int(n), "monitors": m or {}}
+                   for g, n, m in zip(part["generation"], part["solved"], part["monitors"])]
+        frames.append(monitors_table(history, thresholds).reset_index().assign(run=name))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def write_comparison(named_roots: dict[str, str | Path], out_dir: str | Path = DEFAULT_OUT,
@@ -409,8 +510,10 @@ def write_comparison(named_roots: dict[str, str | Path], out_dir: str | Path = D
     (`compare_runs(named_roots)` unless given, e.g. `experiments_table(...)`)."""
     table = compare_runs(named_roots) if table is None else table
     out = Path(out_dir)
+    first = next(iter(named_roots.values()), None)
+    thresholds = open_run(first).thresholds if first is not None else collapse.MonitorThresholds()
     write_bytes(out / "ablations.png", plots.ablations(table))
-    write_text(out / "ablations.md", ablations_markdown(table, "ablations.png"))
+    write_text(out / "ablations.md", ablations_markdown(table, "ablations.png", run_monitors(table, thresholds)))
     return table
 
 
