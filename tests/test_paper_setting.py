@@ -266,9 +266,12 @@ def test_dvc_yaml_for_another_params_file(tmp_path, capsys):
     doc = yaml.safe_load(render_dvc_yaml(params, "experiments/smollm2-cpu.yaml"))
     stage = doc["stages"]["gen_002-samples"]
     assert stage["cmd"] == "iterdeploy stage samples --gen 2 --params experiments/smollm2-cpu.yaml"
-    assert stage["params"] == [{"experiments/smollm2-cpu.yaml": ["runtime", "model", "sampling"]}]
+    # sampling's fields one by one: the executor fields (where, not what) are not DVC params
+    sampled = ["runtime", "model", "sampling.k", "sampling.temperature", "sampling.top_p", "sampling.max_new_tokens",
+               "sampling.batch_size", "sampling.seed", "sampling.backend", "sampling.split"]
+    assert stage["params"] == [{"experiments/smollm2-cpu.yaml": sampled}]
     default = yaml.safe_load(render_dvc_yaml(params))["stages"]["gen_002-samples"]
-    assert default["cmd"] == "iterdeploy stage samples --gen 2" and default["params"] == ["runtime", "model", "sampling"]
+    assert default["cmd"] == "iterdeploy stage samples --gen 2" and default["params"] == sampled
     # dvcgen and run name the file as the project root sees it; a file outside the root is refused
     assert main(["dvcgen", "--root", str(REPO), "--params", "experiments/smollm2-cpu.yaml", "--stdout"]) == 0
     outside = tmp_path / "p.yaml"
