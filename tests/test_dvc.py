@@ -106,12 +106,14 @@ def test_params_files_are_in_the_style_dvc_writes(tmp_path):
 
     repo = Path(__file__).resolve().parents[1]
     python = Path(find_dvc(root=repo)).parent / "python"
-    files = [repo / "params.yaml", repo / "pretrain" / "params.yaml", *sorted((repo / "experiments").glob("*.yaml"))]
+    files = [repo / "params.yaml", repo / "pretrain" / "params.yaml", repo / "grpo" / "params.yaml",
+             *sorted((repo / "experiments").glob("*.yaml"))]
     for i, f in enumerate(files):
         (tmp_path / f"{i}.yaml").write_bytes(f.read_bytes())
     script = ("import sys\nfrom dvc.utils.serialize import modify_yaml\n"
               "for f in sys.argv[1:]:\n    with modify_yaml(f):\n        pass\n")
     subprocess.run([str(python), "-c", script, *(str(tmp_path / f"{i}.yaml") for i in range(len(files)))],
                    check=True, capture_output=True)
-    changed = [f.name for i, f in enumerate(files) if (tmp_path / f"{i}.yaml").read_bytes() != f.read_bytes()]
+    changed = [str(f.relative_to(repo)) for i, f in enumerate(files)
+               if (tmp_path / f"{i}.yaml").read_bytes() != f.read_bytes()]
     assert not changed, f"DVC would rewrite {changed}"
