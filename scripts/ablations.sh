@@ -4,7 +4,7 @@
 # generation 0 (the bootstrap) comes from DVC's run cache, so each variant runs only its generations.
 #   bash scripts/ablations.sh          # queue the four variants and run them, JOBS at a time (default 1:
 #                                      # each stage already uses params.yaml `threads` cores)
-#   .venv-dvc/bin/dvc exp show         # the default (workspace) and every variant side by side
+#   (the script ends with a dvc exp show that fits a terminal: the default and every variant side by side)
 #   .venv/bin/iterdeploy report --experiments   # reports/ablations.md and .png from the same numbers
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,4 +21,5 @@ queue init-previous     -S training.init_from=previous  # fine-tune checkpoint g
 # (grep without -q: with pipefail, -q closes the pipe early and the SIGPIPE ends the loop at once)
 while "$DVC" queue status 2>/dev/null | grep -E "Queued|Running" >/dev/null; do sleep 20; done
 "$DVC" queue status
-"$DVC" exp show --no-pager --drop 'by_size|by_domain_size|errors|vs_|plan_length|tasks$|^k$' || "$DVC" exp show --no-pager
+"$DVC" exp show --no-pager --only-changed --drop 'Created|by_domain|monitors|generation|tasks|runs/|data/|models/' \
+  --keep '^(solved|pass_at_k|longest_plan|curated)$'

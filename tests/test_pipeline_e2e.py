@@ -339,6 +339,15 @@ def test_dvc_experiment_metrics_and_plots(project, dagster_run):
     last_metrics = json.loads((project / "runs/gen_002/metrics.json").read_text())
     assert first["tasks"].iloc[-1] == last_metrics["tasks"]
     assert first["solved"].iloc[-1] == last_metrics["solved"]
+    # the README's table: the default and the variant, their outcome and the parameter that differs, within
+    # a terminal's width (rich fills cells it cannot fit with an ellipsis)
+    table_env = dict(os.environ, COLUMNS="120")
+    shown_table = subprocess.run([dvc.find_dvc(root=project), "exp", "show", "--no-pager", "--only-changed", "--drop",
+                                  "Created|by_domain|monitors|generation|tasks|runs/|data/|models/", "--keep",
+                                  "^(solved|pass_at_k|longest_plan|curated)$"], cwd=project, env=table_env,
+                                 capture_output=True, text=True, check=True).stdout
+    assert "first" in shown_table and "curation.per_task" in shown_table and "solved" in shown_table
+    assert "…" not in shown_table and max(map(len, shown_table.splitlines())) <= 120, shown_table
     metrics = json.loads(dvc.run(["metrics", "show", "--json"], cwd=project).stdout)
     assert "runs/gen_002/metrics.json" in json.dumps(metrics)
     dvc.run(["plots", "show", "-o", "plots_out"], cwd=project)
@@ -350,6 +359,6 @@ def test_dvc_experiment_metrics_and_plots(project, dagster_run):
     from PIL import Image
 
     image = Image.open(png).convert("L")
-    dark = sum(1 for v in image.getdata() if v < 200)
+    dark = sum(1 for v in image.get_flattened_data() if v < 200)
     assert dark > 2000, f"the plot page rendered blank ({dark} dark pixels)"
     assert "Solved fraction of the test tasks" in html and "progress.png" in html
