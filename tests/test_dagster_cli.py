@@ -164,7 +164,8 @@ def test_dg_dev_stops_on_ctrl_c(tmp_path):
     proc, port = _start_dev(tmp_path, [])
     assert json.loads(_graphql(port, "{ shouldShowNux }"))["data"]["shouldShowNux"] is False  # no community dialog
     seconds = _stop(proc, signal.SIGINT, group=True)
-    assert seconds < 10, (tmp_path / "dg-dev.log").read_text()[-3000:]
+    # the bug was a 60 s hang; on a loaded 2-core CI machine a clean stop has taken over 10 s
+    assert seconds < 30, (tmp_path / "dg-dev.log").read_text()[-3000:]
     assert not (tmp_path / "home" / ".dagster").exists()
 
 
@@ -175,4 +176,5 @@ def test_dg_dev_started_in_the_background_stops_on_sigterm(tmp_path):
     from a script, restores the default, and a plain `kill` stops everything."""
     proc, _ = _start_dev(tmp_path, ["env", "--default-signal=INT"], ignore_sigint=True)
     seconds = _stop(proc, signal.SIGTERM, group=False)
-    assert seconds < 10, (tmp_path / "dg-dev.log").read_text()[-3000:]
+    # the bug was a 60 s hang; on a loaded 2-core CI machine a clean stop has taken over 10 s
+    assert seconds < 30, (tmp_path / "dg-dev.log").read_text()[-3000:]

@@ -169,8 +169,13 @@ def test_vllm_backend_on_ray_shards_whole_prompts_in_order(project, cluster, fak
     from iterdeploy.model.sampling import sample
     from iterdeploy.prompts.examples import prompts_for
 
+    from iterdeploy.model import vllm_backend
+
     monkeypatch.syspath_prepend(str(fake_vllm))
     monkeypatch.chdir(project)  # model folders are named relative to the project root, as stages run
+    # the stand-in vllm runs on the CPU: lift the CUDA-device rule (tests/test_paper_setting.py tests it), which
+    # would also make Ray ask for GPUs this machine has not got
+    monkeypatch.setattr(vllm_backend, "check_device", lambda runtime: None)
     ctx = make_context(project)
     prompts = prompts_for(ctx.prompt_format, ctx.tasks, ctx.tasks.split("deploy"))
     cfg = SamplingConfig(k=3, max_new_tokens=8, backend="vllm")

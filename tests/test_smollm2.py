@@ -179,7 +179,12 @@ def test_lora_finetune_then_the_adapter_reloaded_and_merged_gives_the_same_outpu
     greedy = SamplingConfig(k=1, temperature=0.0, max_new_tokens=12)
     prompt = [("t", examples[0][0])]
     again, _ = load_model(tmp_path / "adapter", ONE)
-    assert decoding.generate(merged_model, tok, prompt, greedy) == decoding.generate(again, tok, prompt, greedy)
+    merged_rows = decoding.generate(merged_model, tok, prompt, greedy)
+    again_rows = decoding.generate(again, tok, prompt, greedy)
+    # the same tokens; the entropy of each step's distribution differs in the last digits (merged weights round)
+    assert [{k: v for k, v in r.items() if k != "entropy"} for r in merged_rows] == \
+        [{k: v for k, v in r.items() if k != "entropy"} for r in again_rows]
+    assert [r["entropy"] for r in merged_rows] == pytest.approx([r["entropy"] for r in again_rows], abs=1e-4)
 
 
 def test_a_generation_without_a_valid_sample_goes_on(smollm2_dir, tmp_path):

@@ -239,6 +239,9 @@ def generate_on_ray(model_dir: str | Path, prompts: list[tuple[str, str]], cfg: 
         return []
     workers = worker_count(ray.cluster_resources(), need, cfg.ray_workers, n_items)
     if cfg.backend == "vllm":
+        from iterdeploy.model import vllm_backend  # optional, like the backend itself
+
+        vllm_backend.check_device(runtime)  # here, once: a Ray worker's runtime names its own GPU
         chunk = max(1, math.ceil(len(prompts) / (workers * VLLM_CHUNKS_PER_WORKER)))
         items = [(i, prompts[j:j + chunk]) for i, j in enumerate(range(0, len(prompts), chunk))]
     options: dict = dict(need, max_restarts=RETRIES, max_task_retries=RETRIES)

@@ -38,7 +38,7 @@ def _check_servable(base: Path) -> None:
                           "use backend: transformers (the model is tiny)", base / "config.json")
 
 
-def _check_device(runtime: Runtime) -> None:
+def check_device(runtime: Runtime) -> None:
     """vLLM runs on CUDA and takes no device index: runtime.device must say cuda (cuda:0 at most)."""
     device = runtime.device.strip()
     if not device.startswith("cuda"):
@@ -55,7 +55,6 @@ class VllmEngine:
     def __init__(self, model_dir: str | Path, cfg: SamplingConfig, runtime: Runtime = Runtime()):
         from transformers import GenerationConfig
 
-        _check_device(runtime)
         model_dir = Path(model_dir)
         base = adapter_base(model_dir) if is_adapter(model_dir) else model_dir
         _check_servable(base)
@@ -104,4 +103,5 @@ class VllmEngine:
 
 def generate_vllm(model_dir: str | Path, prompts: list[tuple[str, str]], cfg: SamplingConfig,
                   runtime: Runtime = Runtime(), progress: bool = False) -> list[dict]:
+    check_device(runtime)
     return VllmEngine(model_dir, cfg, runtime).generate(prompts, cfg, progress)
