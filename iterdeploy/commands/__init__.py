@@ -13,12 +13,14 @@ from pathlib import Path
 from iterdeploy import config
 
 
-def add_project_arguments(parser: argparse.ArgumentParser, params: bool = True) -> None:
-    """--root (and --params), the same in every command that works on a project folder."""
+def add_project_arguments(parser: argparse.ArgumentParser, params: str | None = "params.yaml",
+                          what: str = "parameters file") -> None:
+    """--root and --params (default `params`; none when None), the same in every command that works on a
+    project folder."""
     parser.add_argument("--root", default=".", metavar="DIR", help="project root (default: .)")
-    if params:
-        parser.add_argument("--params", default="params.yaml", metavar="FILE",
-                            help="parameters file, relative to the root (default: params.yaml)")
+    if params is not None:
+        parser.add_argument("--params", default=params, metavar="FILE",
+                            help=f"{what}, relative to the root (default: {params})")
 
 
 def add_config_arguments(parser: argparse.ArgumentParser, sections: list[str] | None = None, cls=None) -> None:

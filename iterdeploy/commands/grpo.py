@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from iterdeploy import config
-from iterdeploy.commands import add_project_arguments
+from iterdeploy.commands import add_project_arguments, params_path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,9 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "verdict as the reward, for as many sampled plans as the loop's generations sample; write and "
                     "evaluate (the loop's evaluation code, its test split) a checkpoint after every generation's "
                     "worth of plans. `iterdeploy report` puts it beside the loop (rl_view.md).")
-    add_project_arguments(p, params=False)
-    p.add_argument("--params", default=PARAMS_FILE, metavar="FILE",
-                   help=f"GRPO parameters, relative to the root (default: {PARAMS_FILE})")
+    add_project_arguments(p, params=PARAMS_FILE, what="GRPO parameters")
     config.add_arguments(p, GRPOParams)
     p.set_defaults(func=run)
 
@@ -29,10 +27,10 @@ def run(args: argparse.Namespace) -> int:
     from iterdeploy.pipeline.grpo import load_grpo_params, run_grpo
 
     root = Path(args.root).resolve()
-    params = load_grpo_params(root / args.params, config.overrides(args))
+    params = load_grpo_params(params_path(args), config.overrides(args))
     data = run_grpo(root, params)
     last = data["checkpoints"][-1]
-    print(f"grpo: {last['samples']} plans sampled in {last['steps'] if 'steps' in last else last['step']} steps, "
+    print(f"grpo: {last['samples']} plans sampled in {last['step']} steps, "
           f"{last['wall_s']:.0f} s; test tasks solved (greedy) "
           + ", ".join(f"{c['samples']}: {c['solved']}" for c in data["checkpoints"])
           + f"; written to {params.out}")

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from iterdeploy import config
-from iterdeploy.commands import add_project_arguments
+from iterdeploy.commands import add_project_arguments, params_path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,9 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "deploy or test task of the loop's task set), measure its transfer curve per size, and write "
                     "the model folder (safetensors, tokenizer, model_card.json). The default loop starts from it. "
                     "`dvc repro pretrain/dvc.yaml` runs this with DVC.")
-    add_project_arguments(p, params=False)
-    p.add_argument("--params", default="pretrain/params.yaml", metavar="FILE",
-                   help="pre-training parameters, relative to the root (default: pretrain/params.yaml)")
+    add_project_arguments(p, params="pretrain/params.yaml", what="pre-training parameters")
     config.add_arguments(p, PretrainParams)
     p.set_defaults(func=run)
 
@@ -30,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     from iterdeploy.pipeline.pretrain import load_pretrain_params, pretrain
 
     root = Path(args.root).resolve()
-    params = load_pretrain_params(root / args.params, config.overrides(args))
+    params = load_pretrain_params(params_path(args), config.overrides(args))
     card = pretrain(root, params)
     print(f"wrote {params.out}: final loss {card['final_loss']:.4f}, {card['wall_time_s']['total']:.0f} s; "
           f"sha256 {tree_hash(root / params.out)} (params.yaml model.sha256)")
