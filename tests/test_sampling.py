@@ -131,9 +131,11 @@ def test_vllm_backend_refuses_what_it_cannot_run(embedded, tmp_path):
         sample(folder, prompts, SamplingConfig(backend="vllm"))
 
 
-@pytest.mark.parametrize("which", ["embedded", "chat"])
-def test_fast_forward_gives_the_models_own_logits(which, request):
-    """The fused forward with shared prompts reproduces the model's logits, prefill and every step."""
+@pytest.mark.parametrize("which,rows", [("embedded", [0, 0, 1, 2, 2]), ("chat", [0, 0, 1, 2, 2]),
+                                        ("embedded", [0, 0, 0, 0, 1, 2, 2, 2, 2])])
+def test_fast_forward_gives_the_models_own_logits(which, rows, request):
+    """The fused forward with shared prompts reproduces the model's logits, prefill and every step (up to 4 rows
+    per prompt: the batched-matmul path over transposed keys)."""
     from iterdeploy.model import fast_llama
 
     folder, prompts = request.getfixturevalue(which)
@@ -145,12 +147,12 @@ def test_fast_forward_gives_the_models_own_logits(which, request):
     mask = (torch.arange(width)[None, :] >= torch.tensor([width - len(i) for i in ids])[:, None]).long()
     fast = fast_llama.FastLlama(model)
     logits = fast.prefill(x, mask, extra=4)
-    rows = torch.tensor([0, 0, 1, 2, 2])  # two samples of prompt 0 and of prompt 2, one of prompt 1
+    rows = torch.tensor(rows)  # several samples of prompts 0 and 2, one of prompt 1
     fast.select(rows)
     with torch.no_grad():
         ref = model(input_ids=x, attention_mask=mask, position_ids=(mask.cumsum(-1) - 1).clamp(min=0)).logits[:, -1]
     assert torch.allclose(logits, ref, atol=1e-4)
-    tokens = torch.tensor([5, 6, 7, 8, 9])
+    tokens = torch.arange(5, 5 + len(rows))
     seqs, masks = x[rows], mask[rows]
     for step in range(3):
         positions = masks.sum(-1)
@@ -162,10 +164,27 @@ def test_fast_forward_gives_the_models_own_logits(which, request):
                         position_ids=(masks.cumsum(-1) - 1).clamp(min=0)).logits[:, -1]
         assert torch.allclose(out, ref, atol=1e-4), step
         tokens = out.argmax(-1)
-        if step == 1:  # a row leaves the batch: the rest go on from the same state
-            keep = torch.tensor([0, 2, 3])
+        if step == 1:  # rows leave the batch: the rest go on from the same state
+            keep = torch.tensor([0, 2, 3] if len(rows) == 5 else [0, 1, 2, 4, 5, 8])
             fast.select(keep)
             tokens, seqs, masks = tokens[keep], seqs[keep], masks[keep]
+
+
+@pytest.mark.parametrize("rows_per_prompt", range(4, 9))
+def test_prompt_attention_has_einsums_numbers_bit_for_bit(rows_per_prompt):
+    """From BMM_ROWS queries per (prompt, head) the fused forward multiplies by keys it keeps transposed instead
+    of calling einsum; that must be the very computation einsum does, or sampled plans (and every committed
+    run's hashes) would change with the row count. A torch whose einsum takes another path fails here."""
+    from iterdeploy.model.fast_llama import BMM_ROWS, prompt_scores
+
+    assert BMM_ROWS <= rows_per_prompt  # the fused path runs at these row counts (fewer run einsum itself)
+    gen = torch.Generator().manual_seed(rows_per_prompt)
+    for prompts, length in ((1, 17), (5, 226), (16, 401)):
+        queries = torch.randn(prompts, rows_per_prompt, 4, 1, 32, generator=gen)
+        keys = torch.randn(prompts, 4, length, 32, generator=gen)
+        reference = torch.einsum("pchrd,phtd->pchrt", queries, keys)
+        fused = prompt_scores(queries, keys.transpose(-1, -2).contiguous())
+        assert torch.equal(fused, reference), (prompts, length)
 
 
 def test_transformers_forward_path_samples_the_same_plans(embedded, monkeypatch):

@@ -16,6 +16,21 @@ import torch
 import torch.nn.functional as F
 
 
+BMM_ROWS = 4
+"""Queries per (prompt, head) from which einsum's attention over the prompt is a plain batched matmul of the
+queries and the transposed keys (torch 2.13, CPU; below it einsum takes another path, other rounding): there
+the keys are kept transposed once, so no step copies them. tests/test_sampling.py holds einsum to it."""
+
+
+def prompt_scores(queries: torch.Tensor, keys_t: torch.Tensor) -> torch.Tensor:
+    """einsum("pchrd,phtd->pchrt", queries, keys) from the keys kept transposed (`keys_t` [P, H, D, T],
+    contiguous): the batched matmul einsum runs from BMM_ROWS rows, without its copy of the keys."""
+    p, c, h, r, d = queries.shape
+    t = keys_t.shape[-1]
+    scores = torch.bmm(queries.permute(0, 2, 1, 3, 4).reshape(p * h, c * r, d), keys_t.view(p * h, d, t))
+    return scores.view(p, h, c, r, t).permute(0, 2, 1, 3, 4)
+
+
 def supports(model) -> bool:
     """Whether `model` is a LlamaForCausalLM this forward reproduces exactly."""
     config = getattr(model, "config", None)
@@ -61,6 +76,7 @@ class FastLlama:
         self.q_width = self.heads * self.head_dim
         self.kv_width = self.kv_heads * self.head_dim
         self.prompt_keys: list[torch.Tensor] = []
+        self.prompt_keys_t: list[torch.Tensor] = []
         self.prompt_values: list[torch.Tensor] = []
         self.prompt_bias = torch.zeros(0)
         self.keys: list[torch.Tensor] = []
@@ -109,11 +125,13 @@ class FastLlama:
         x = F.embedding(ids, self.embed)
         cos, sin = self.rotary(x, positions)
         cos, sin = cos.unsqueeze(1), sin.unsqueeze(1)
-        self.prompt_keys, self.prompt_values = [], []
+        self.prompt_keys, self.prompt_keys_t, self.prompt_values = [], [], []
         for layer in self.layers:
             q, k, v = self._qkv(x, layer, cos, sin)
             self.prompt_keys.append(k)
-            self.prompt_values.append(v)
+            # Contiguous, as every step's batched matmul reads it: stored as the transposed view, each step
+            # copied the prompts' values again (the same numbers either way).
+            self.prompt_values.append(v.contiguous())
             attn = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=self.group > 1)
             x = self._rest(x, attn.transpose(1, 2).reshape(p, t, self.q_width), layer)
         bias = torch.zeros(attention.shape, dtype=x.dtype, device=ids.device)
@@ -137,12 +155,15 @@ class FastLlama:
         kept, prompt_of = torch.unique_consecutive(prompt_of, return_inverse=True)
         if len(kept) < len(self.prompt_bias):  # prompts whose rows all finished are no longer read
             self.prompt_keys = [k.index_select(0, kept) for k in self.prompt_keys]
+            self.prompt_keys_t = [k.index_select(0, kept) for k in self.prompt_keys_t]
             self.prompt_values = [v.index_select(0, kept) for v in self.prompt_values]
             self.prompt_bias = self.prompt_bias.index_select(0, kept)
         self.prompt_of = prompt_of
         counts = torch.bincount(prompt_of, minlength=len(kept))
         self.slot = torch.arange(len(prompt_of), device=rows.device) - (counts.cumsum(0) - counts)[prompt_of]
         self.width = int(counts.max())
+        if self.width * self.group >= BMM_ROWS and not self.prompt_keys_t:
+            self.prompt_keys_t = [k.transpose(-1, -2).contiguous() for k in self.prompt_keys]
 
     def _attend(self, q: torch.Tensor, i: int) -> torch.Tensor:
         """Attention of one new query per row [B, H, D] over its prompt (shared) and its own generated tokens."""
@@ -152,7 +173,10 @@ class FastLlama:
         qh = q.view(b, self.kv_heads, self.group, self.head_dim)
         grouped = q.new_zeros((p, self.width, self.kv_heads, self.group, self.head_dim))
         grouped[self.prompt_of, self.slot] = qh
-        scores_p = torch.einsum("pchrd,phtd->pchrt", grouped, self.prompt_keys[i])[self.prompt_of, self.slot]
+        if self.width * self.group >= BMM_ROWS:
+            scores_p = prompt_scores(grouped, self.prompt_keys_t[i])[self.prompt_of, self.slot]
+        else:
+            scores_p = torch.einsum("pchrd,phtd->pchrt", grouped, self.prompt_keys[i])[self.prompt_of, self.slot]
         scores_p = scores_p + self.prompt_bias[self.prompt_of][:, None, None, :]
         scores_g = torch.einsum("bhrd,bhtd->bhrt", qh, self.keys[i][:, :, :g])
         probs = torch.softmax(torch.cat([scores_p, scores_g], dim=-1) * self.scale, dim=-1)
