@@ -3,8 +3,9 @@
 OpenMP threads that finish their share of an operation spin, waiting for the next one (the ACTIVE
 policy). On an idle machine that is fastest; beside other busy processes the spinning threads take
 the cores the work needs, and two threads trained 3x slower beside one busy process and 9x slower
-beside two (benchmarks/threads.py). PASSIVE (sleep while waiting) costs ~30% when idle and holds up
-when busy. So: PASSIVE when other processes keep the CPUs busy at start, ACTIVE when they are idle.
+beside two. PASSIVE (sleep while waiting) cost ~30% when idle in that measurement (4% in
+benchmarks/threads.py's, benchmarks/README.md) and holds up when busy. So: PASSIVE when other processes
+keep the CPUs busy at start, ACTIVE when they are idle (within 7% of the best setting in all three states).
 A policy set by the user (OMP_WAIT_POLICY in the environment) is left alone. The policy changes
 timings only, never results.
 """
