@@ -17,11 +17,8 @@ from iterdeploy import curation
 from iterdeploy import evaluation as evalmetrics
 from iterdeploy.artifacts import atomic_path, read_parquet, tree_hash, write_json, write_parquet
 from iterdeploy.errors import IterdeployError
-from iterdeploy.model.sampling import sample
-from iterdeploy.model.training import finetune
 from iterdeploy.monitors import monitors
 from iterdeploy.pipeline.context import BASE_REFERENCE, Context, verify_base
-from iterdeploy.pipeline.plots import write_progress
 from iterdeploy.prompts.examples import prompts_for, training_examples, verdict_columns
 from iterdeploy.seeds import derive_seed
 from iterdeploy.tasks.spec import spec_of
@@ -73,6 +70,8 @@ def checkpoint(ctx: Context, gen: int) -> dict:
     init_from = ctx.model_dir(gen - 1) if start == gen - 1 and gen > 1 else None
     ctx.log(f"gen_{gen:03d} checkpoint: fine-tuning ({p.training.method}, from "
             f"{'generation %d' % start if init_from else 'the base'}) on {len(examples)} plans")
+    from iterdeploy.model.training import finetune  # torch and transformers: only the stages that run a model
+
     stats = finetune(ctx.model_dir(0), examples, p.training, out, p.runtime, init_from=init_from,
                      progress=ctx.progress)
     return {"examples": len(examples), "trained": True, "model_hash": tree_hash(out), "final_loss": stats["final_loss"],
@@ -90,6 +89,8 @@ def samples(ctx: Context, gen: int) -> dict:
     prompts = prompts_for(ctx.prompt_format, ctx.tasks, rows)
     ctx.log(f"gen_{gen:03d} samples: model {gen - 1} on {len(prompts)} deployment tasks x {s.k}")
     cfg = dataclasses.replace(s, seed=derive_seed(s.seed, "samples", gen))
+    from iterdeploy.model.sampling import sample  # torch and transformers: only the stages that run a model
+
     df = sample(ctx.model_dir(gen - 1), prompts, cfg, ctx.params.runtime, ctx.progress)
     meta = rows.set_index("task_id")
     df = df.assign(
@@ -143,6 +144,8 @@ def test_results(ctx: Context, mdir, seed_key: int, label: str) -> pd.DataFrame:
     rows = ctx.tasks.split(e.split)
     prompts = prompts_for(ctx.prompt_format, ctx.tasks, rows)
     ctx.log(f"{label} evaluation: {len(prompts)} test tasks, greedy={e.greedy}, k={e.k}")
+    from iterdeploy.model.sampling import sample  # torch and transformers: only the stages that run a model
+
     frames = []
     if e.greedy:
         greedy = dataclasses.replace(e, k=1, temperature=0.0, seed=e.seed)
@@ -176,6 +179,8 @@ def evaluation(ctx: Context, gen: int) -> dict:
     write_parquet(ctx.path(lay.evaluation(gen)), results)
     write_json(ctx.path(lay.details(gen)), details)
     write_json(ctx.path(lay.history(gen)), history)
+    from iterdeploy.pipeline.plots import write_progress  # matplotlib: only the evaluation stage draws
+
     write_progress(ctx.path(lay.progress(gen)), history)
     write_json(ctx.path(lay.metrics(gen)), headline)  # last: its presence means the evaluation is complete
     ctx.log(f"gen_{gen:03d} evaluation: {evalmetrics.solved_line(headline)}")
