@@ -52,6 +52,19 @@ class Context:
         path = Path(self.params.model.path).expanduser()
         return path if path.is_absolute() else self.root / path
 
+    def checked_base(self) -> tuple[Path, str]:
+        """The base model folder and its content hash; refused when it is missing or, with params model.sha256,
+        when it hashes to anything else."""
+        folder = self.base_folder()
+        if not folder.is_dir():
+            raise IterdeployError("model.path: the base model folder is missing", folder)
+        digest = tree_hash(folder)
+        expected = self.params.model.sha256
+        if expected is not None and digest != expected:
+            raise IterdeployError(f"model.sha256: the base model folder hashes to {digest}, the params expect "
+                                  f"{expected}; restore the folder (git checkout) or update model.sha256", folder)
+        return folder, digest
+
     def relative(self, path: Path) -> Path:
         """`path` relative to the project root when inside it: stages run there, and model cards and adapter
         configs that name folders relatively are the same bytes in every clone."""

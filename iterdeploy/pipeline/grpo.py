@@ -31,7 +31,7 @@ import torch
 
 from iterdeploy import evaluation as evalmetrics
 from iterdeploy import rl
-from iterdeploy.artifacts import atomic_path, read_json, tree_hash, write_json, write_parquet
+from iterdeploy.artifacts import atomic_path, read_json, write_json, write_parquet
 from iterdeploy.config import load, option, to_dict
 from iterdeploy.errors import ConfigError, IterdeployError
 from iterdeploy.model.card import model_ref, write_model_card
@@ -39,6 +39,7 @@ from iterdeploy.model.grpo import GRPOConfig, grpo_step
 from iterdeploy.model.loading import load_base, load_tokenizer
 from iterdeploy.model.tokenizer import save_tokenizer
 from iterdeploy.pipeline.context import Context, make_context
+from iterdeploy.pipeline.params import inside_project
 from iterdeploy.prompts import get_format
 from iterdeploy.prompts.examples import prompts_for, renaming_seed
 from iterdeploy.seeds import derive_seed
@@ -47,18 +48,12 @@ PARAMS_FILE = "grpo/params.yaml"
 LOG = "log.json"
 
 
-def _relative(path: str) -> str | None:
-    p = Path(path)
-    return None if not p.is_absolute() and ".." not in p.parts and p.parts else \
-        f"{path!r} must be a relative path inside the project"
-
-
 @dataclass(frozen=True)
 class GRPOParams:
     loop: str = option("params.yaml", "the loop's params file (relative to the root): its task set, base model, "
                                       "deployment split and sampler, evaluation and runtime are this run's",
-                       check=_relative)
-    out: str = option("runs-grpo", "folder of the run (relative to the root)", check=_relative)
+                       check=inside_project)
+    out: str = option("runs-grpo", "folder of the run (relative to the root)", check=inside_project)
     generations: int = option(0, "sample budget in loop generations: generations x sampling.k x deployment tasks "
                                  "plans (0: the loop's `generations`)", ge=0, le=10_000)
     evaluate_every: int = option(1, "write and evaluate a checkpoint after every this many generations' worth of "
@@ -109,17 +104,13 @@ def prompt_schedule(task_ids: list[str], per_step: int, steps: int, seed: int) -
     return [order[i * per_step:(i + 1) * per_step] for i in range(steps)]
 
 
-def _context(root: Path, params: GRPOParams) -> Context:
+def _context(root: Path, params: GRPOParams) -> tuple[Context, Path, str]:
+    """The loop's context, its base model folder and that folder's hash (checked against model.sha256)."""
     ctx = make_context(root, params.loop)
-    folder = ctx.base_folder()
-    if not folder.is_dir():
-        raise IterdeployError("model.path: the base model folder is missing", folder)
-    if ctx.params.model.sha256 is not None and tree_hash(folder) != ctx.params.model.sha256:
-        raise IterdeployError(f"model.sha256: the base model folder does not hash to {ctx.params.model.sha256} "
-                              f"({params.loop})", folder)
+    folder, digest = ctx.checked_base()
     # the loop's contexts read the prompt format off generation 0's reference; this run reads the base itself
     ctx.__dict__["prompt_format"] = get_format(ctx.params.model.prompt_format, load_tokenizer(folder))
-    return ctx
+    return ctx, folder, digest
 
 
 def _evaluate(ctx: Context, model_dir: Path, point: int, out: Path, extra: dict) -> dict:
@@ -139,7 +130,7 @@ def _evaluate(ctx: Context, model_dir: Path, point: int, out: Path, extra: dict)
 def run_grpo(root: str | Path, params: GRPOParams, log: Callable[[str], None] | None = None) -> dict:
     """The whole baseline run (see the module doc); returns log.json's content."""
     root = Path(root).resolve()
-    ctx = _context(root, params)
+    ctx, base, base_hash = _context(root, params)
     if log is not None:
         ctx.log = log
     p = ctx.params
@@ -163,7 +154,6 @@ def run_grpo(root: str | Path, params: GRPOParams, log: Callable[[str], None] | 
     def reward(task_id: str, completion: str) -> float:
         return rl.validator_reward(fmt, tasks[task_id], completion, renaming_seed(task_id))
 
-    base = ctx.base_folder()
     tokenizer = load_tokenizer(base)
     model = load_base(base, p.runtime.torch_device(), torch.float32)
     cfg = params.grpo
@@ -174,7 +164,7 @@ def run_grpo(root: str | Path, params: GRPOParams, log: Callable[[str], None] | 
     sampling = dataclasses.replace(p.sampling, k=cfg.group_size)
     schedule = prompt_schedule(sorted(prompts), cfg.prompts_per_step, plan.steps, cfg.seed)
     data = {"params": to_dict(params), "loop_params": params.loop, "base": {"path": p.model.path,
-            "sha256": tree_hash(base)}, "budget": {**dataclasses.asdict(plan), "samples": plan.steps *
+            "sha256": base_hash}, "budget": {**dataclasses.asdict(plan), "samples": plan.steps *
             plan.samples_per_step}, "steps": [], "checkpoints": []}
     ctx.log(f"grpo: {plan.steps} steps of {cfg.prompts_per_step} prompts x {cfg.group_size} = "
             f"{plan.samples_per_step} plans (the loop's {gens} generations x {p.sampling.k} x {len(deploy)} "

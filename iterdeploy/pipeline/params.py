@@ -25,7 +25,8 @@ from iterdeploy.tasks.spec import TaskSetSpec
 PARAMS_FILE = "params.yaml"
 
 
-def _inside_project(path: str) -> str | None:
+def inside_project(path: str) -> str | None:
+    """An `option` check: a relative path inside the project, not into .git or .dvc."""
     p = PurePosixPath(path)
     if p.is_absolute() or ".." in p.parts or not p.parts or p.parts[0] in (".", ".dvc", ".git"):
         return f"{path!r} must be a relative path inside the project (no '..', not absolute)"
@@ -35,9 +36,9 @@ def _inside_project(path: str) -> str | None:
 @dataclass(frozen=True)
 class Paths:
     tasks: str = option("data/tasks", "task set folder, pinned by data.dvc (relative to the project root)",
-                        check=_inside_project)
+                        check=inside_project)
     runs: str = option("runs", "folder of the per-generation artifacts, runs/gen_NNN/... (relative)",
-                       check=_inside_project)
+                       check=inside_project)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,9 @@
 (`iterdeploy stage ...`) and the Dagster assets. Each reads its inputs under the project root,
 writes its outputs atomically (a killed stage leaves nothing that looks complete), and returns
 a small summary (counts, rates) for logs and Dagster metadata. Which files each reads and writes,
-and which params, is declared once in `iterdeploy.pipeline.registry`.
+and which params, is declared once in `iterdeploy.pipeline.registry`. Sampling, fine-tuning and the progress
+plot are imported inside the stages that use them: the stages that run no model start without
+transformers or matplotlib (torch still comes with the runtime configuration).
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ import pandas as pd
 from iterdeploy import curation
 from iterdeploy import evaluation as evalmetrics
 from iterdeploy.artifacts import atomic_path, read_parquet, tree_hash, write_json, write_parquet
-from iterdeploy.errors import IterdeployError
 from iterdeploy.monitors import monitors
 from iterdeploy.pipeline.context import BASE_REFERENCE, Context, verify_base
 from iterdeploy.prompts.examples import prompts_for, training_examples, verdict_columns
@@ -37,18 +38,11 @@ def taskset(ctx: Context) -> dict:
 
 
 def _base_reference(ctx: Context) -> dict:
-    folder = ctx.base_folder()
-    if not folder.is_dir():
-        raise IterdeployError("model.path: the base model folder is missing", folder)
-    digest = tree_hash(folder)
-    expected = ctx.params.model.sha256
-    if expected is not None and digest != expected:
-        raise IterdeployError(f"model.sha256: the base model folder hashes to {digest}, params.yaml expects "
-                              f"{expected}; restore the folder (git checkout) or update model.sha256", folder)
+    folder, digest = ctx.checked_base()
     with atomic_path(ctx.path(ctx.layout.checkpoint(0)), directory=True) as tmp:
         write_json(tmp / BASE_REFERENCE, {"path": ctx.params.model.path, "sha256": digest})
     verify_base(folder, digest)
-    return {"source": ctx.params.model.path, "model_hash": digest, "checked": expected is not None}
+    return {"source": ctx.params.model.path, "model_hash": digest, "checked": ctx.params.model.sha256 is not None}
 
 
 def checkpoint(ctx: Context, gen: int) -> dict:
@@ -70,7 +64,7 @@ def checkpoint(ctx: Context, gen: int) -> dict:
     init_from = ctx.model_dir(gen - 1) if start == gen - 1 and gen > 1 else None
     ctx.log(f"gen_{gen:03d} checkpoint: fine-tuning ({p.training.method}, from "
             f"{'generation %d' % start if init_from else 'the base'}) on {len(examples)} plans")
-    from iterdeploy.model.training import finetune  # torch and transformers: only the stages that run a model
+    from iterdeploy.model.training import finetune
 
     stats = finetune(ctx.model_dir(0), examples, p.training, out, p.runtime, init_from=init_from,
                      progress=ctx.progress)
@@ -89,7 +83,7 @@ def samples(ctx: Context, gen: int) -> dict:
     prompts = prompts_for(ctx.prompt_format, ctx.tasks, rows)
     ctx.log(f"gen_{gen:03d} samples: model {gen - 1} on {len(prompts)} deployment tasks x {s.k}")
     cfg = dataclasses.replace(s, seed=derive_seed(s.seed, "samples", gen))
-    from iterdeploy.model.sampling import sample  # torch and transformers: only the stages that run a model
+    from iterdeploy.model.sampling import sample
 
     df = sample(ctx.model_dir(gen - 1), prompts, cfg, ctx.params.runtime, ctx.progress)
     meta = rows.set_index("task_id")
@@ -144,7 +138,7 @@ def test_results(ctx: Context, mdir, seed_key: int, label: str) -> pd.DataFrame:
     rows = ctx.tasks.split(e.split)
     prompts = prompts_for(ctx.prompt_format, ctx.tasks, rows)
     ctx.log(f"{label} evaluation: {len(prompts)} test tasks, greedy={e.greedy}, k={e.k}")
-    from iterdeploy.model.sampling import sample  # torch and transformers: only the stages that run a model
+    from iterdeploy.model.sampling import sample
 
     frames = []
     if e.greedy:
@@ -179,7 +173,7 @@ def evaluation(ctx: Context, gen: int) -> dict:
     write_parquet(ctx.path(lay.evaluation(gen)), results)
     write_json(ctx.path(lay.details(gen)), details)
     write_json(ctx.path(lay.history(gen)), history)
-    from iterdeploy.pipeline.plots import write_progress  # matplotlib: only the evaluation stage draws
+    from iterdeploy.pipeline.plots import write_progress
 
     write_progress(ctx.path(lay.progress(gen)), history)
     write_json(ctx.path(lay.metrics(gen)), headline)  # last: its presence means the evaluation is complete
